@@ -1,0 +1,126 @@
+/* seed.c - the seed experiment: 10M distinct ints in a list, then dropped; vs CPython. */
+#include "benchutil.h"
+#include "ro.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * usage: seed [--n N] [--json] [--no-python]
+ * Builds a list of N distinct int objects (values 257 .. 256+N, so none is a
+ * shared small int), drops it, and reports build time, free time, peak RSS and
+ * RSS right after the drop (no explicit collection or release call), then runs
+ * the same experiment in CPython in a child process.
+ */
+
+typedef struct seed_result {
+    double build_s, free_s;
+    uint64_t rss_before, peak_rss, rss_after_free;
+} seed_result;
+
+static int run_ro(long long n, seed_result *r)
+{
+    ro_state *rt = ro_open(NULL);
+    if (rt == NULL)
+        return -1;
+    r->rss_before = bench_rss_bytes();
+    double t0 = bench_now_s();
+    ro_object *l = ro_list_new(rt, 0);
+    for (long long i = 0; i < n && l != NULL; i++) {
+        if (ro_list_append_steal(rt, l, ro_int_from_i64(rt, 257 + i)) != 0) {
+            fprintf(stderr, "seed: %s\n", ro_err_msg(rt));
+            return -1;
+        }
+    }
+    double t1 = bench_now_s();
+    r->peak_rss = bench_peak_rss_bytes();
+    ro_decref(rt, l);
+    double t2 = bench_now_s();
+    r->rss_after_free = bench_rss_bytes();
+    r->build_s = t1 - t0;
+    r->free_s = t2 - t1;
+    size_t leaked = ro_close(rt);
+    return leaked == 0 ? 0 : -1;
+}
+
+static const char PY_SEED[] =
+    "import json, resource, time\n"
+    "N = %lld\n"
+    "PAGE = resource.getpagesize()\n"
+    "def rss():\n"
+    "    return int(open('/proc/self/statm').read().split()[1]) * PAGE\n"
+    "before = rss()\n"
+    "t0 = time.perf_counter()\n"
+    "l = [i for i in range(257, 257 + N)]\n"
+    "t1 = time.perf_counter()\n"
+    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+    "del l\n"
+    "t2 = time.perf_counter()\n"
+    "print(json.dumps({'build_s': t1 - t0, 'free_s': t2 - t1, 'peak_rss_bytes': peak,\n"
+    "                  'rss_before_bytes': before, 'rss_after_free_bytes': rss()}))\n";
+
+static int run_py(long long n, seed_result *r)
+{
+    char script[sizeof PY_SEED + 32], out[1024];
+    double v;
+    snprintf(script, sizeof script, PY_SEED, n);
+    if (bench_run_python(script, out, sizeof out) != 0)
+        return -1;
+    if (bench_json_number(out, "build_s", &r->build_s) || bench_json_number(out, "free_s", &r->free_s))
+        return -1;
+    bench_json_number(out, "peak_rss_bytes", &v);
+    r->peak_rss = (uint64_t)v;
+    bench_json_number(out, "rss_before_bytes", &v);
+    r->rss_before = (uint64_t)v;
+    bench_json_number(out, "rss_after_free_bytes", &v);
+    r->rss_after_free = (uint64_t)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (bench_flag(argc, argv, "--help")) {
+        printf("usage: seed [--n N] [--json] [--no-python]\n");
+        return 0;
+    }
+    long long n = bench_opt_ll(argc, argv, "--n", 10000000);
+    int json = bench_flag(argc, argv, "--json");
+    seed_result ro, py;
+    if (run_ro(n, &ro) != 0) {
+        fprintf(stderr, "seed: the reclaimd runtime run failed\n");
+        return 1;
+    }
+    int have_py = !bench_flag(argc, argv, "--no-python") && run_py(n, &py) == 0;
+    double mib = 1024.0 * 1024.0;
+    if (json) {
+        printf("{\"n\": %lld, \"build_s\": %.6f, \"free_s\": %.6f, \"peak_rss_bytes\": %llu, "
+               "\"rss_before_bytes\": %llu, \"rss_after_free_bytes\": %llu",
+               n, ro.build_s, ro.free_s, (unsigned long long)ro.peak_rss,
+               (unsigned long long)ro.rss_before, (unsigned long long)ro.rss_after_free);
+        if (have_py)
+            printf(", \"py_build_s\": %.6f, \"py_free_s\": %.6f, \"py_peak_rss_bytes\": %llu, "
+                   "\"py_rss_before_bytes\": %llu, \"py_rss_after_free_bytes\": %llu",
+                   py.build_s, py.free_s, (unsigned long long)py.peak_rss,
+                   (unsigned long long)py.rss_before, (unsigned long long)py.rss_after_free);
+        printf("}\n");
+        return 0;
+    }
+    printf("seed: list of %lld distinct ints, built then dropped (no explicit collection)\n\n", n);
+    printf("%-28s %14s %14s %10s\n", "", "reclaimd", have_py ? "CPython" : "(no python3)", "ratio");
+#define ROW_S(label, a, b) \
+    printf("%-28s %13.3fs %13.3fs %9.2fx\n", label, a, b, have_py && (a) > 0 ? (b) / (a) : 0.0)
+#define ROW_M(label, a, b) \
+    printf("%-28s %11.1fMiB %11.1fMiB %9.2fx\n", label, (a) / mib, (b) / mib, have_py && (b) > 0 ? (double)(a) / (double)(b) : 0.0)
+    ROW_S("build", ro.build_s, have_py ? py.build_s : 0);
+    ROW_S("free", ro.free_s, have_py ? py.free_s : 0);
+    ROW_S("build + free", ro.build_s + ro.free_s, have_py ? py.build_s + py.free_s : 0);
+    ROW_M("peak RSS", (double)ro.peak_rss, have_py ? (double)py.peak_rss : 0);
+    ROW_M("RSS before", (double)ro.rss_before, have_py ? (double)py.rss_before : 0);
+    ROW_M("RSS after drop", (double)ro.rss_after_free, have_py ? (double)py.rss_after_free : 0);
+    printf("%-28s %+11.2fMiB %+11.2fMiB\n", "after drop - before",
+           ((double)ro.rss_after_free - (double)ro.rss_before) / mib,
+           have_py ? ((double)py.rss_after_free - (double)py.rss_before) / mib : 0.0);
+    printf("\n(time ratio = CPython / reclaimd, higher is better; RSS ratio = reclaimd / CPython, lower is better)\n");
+    return 0;
+}

@@ -1,0 +1,351 @@
+/* dict.c - insertion-ordered hash tables (containers). */
+#include "ro_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Layout as CPython's compact dict: d_entries holds (hash, key, value) in
+ * insertion order; d_index is an open-addressing table of int32 entry numbers
+ * probed with the perturbation recurrence i = 5i + 1 + perturb, perturb >>= 5,
+ * so every slot is eventually visited and all hash bits take part.
+ *   index slot states: EMPTY (-1, never used), DUMMY (-2, entry deleted),
+ *   n >= 0 (entry n; d_entries[n].e_key != NULL).
+ * Invariants: d_used <= d_nentries <= d_usable = 2/3 of the table size, so a
+ * probe always reaches an EMPTY slot. Deleted entries stay as holes (key NULL)
+ * until the next resize compacts them.
+ */
+
+#define IX_EMPTY (-1)
+#define IX_DUMMY (-2)
+#define MIN_SIZE 8
+#define USABLE(size) (((size) << 1) / 3)
+#define TABLE_BYTES(size) ((size) * sizeof(int32_t) + USABLE(size) * sizeof(ro_dict_entry))
+
+/* Rebuild with a table big enough for `want` live entries, compacting. */
+static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
+{
+    size_t size = MIN_SIZE;
+    while (USABLE(size) < want) {
+        if (size > ((size_t)1 << 31) / 2) {
+            ro_err_set(rt, RO_E_OVERFLOW, "dict cannot hold more than 2^30 entries");
+            return -1;
+        }
+        size <<= 1;
+    }
+    int32_t *index = ro_mem_alloc(rt, TABLE_BYTES(size));
+    if (index == NULL)
+        return -1;
+    memset(index, 0xff, size * sizeof(int32_t));   /* every slot IX_EMPTY */
+    ro_dict_entry *entries = (ro_dict_entry *)(index + size);
+    size_t mask = size - 1, n = 0;
+    for (size_t j = 0; j < d->d_nentries; j++) {
+        ro_dict_entry *e = &d->d_entries[j];
+        if (e->e_key == NULL)
+            continue;
+        entries[n] = *e;
+        size_t i = (size_t)e->e_hash & mask;
+        for (uint64_t perturb = e->e_hash; index[i] != IX_EMPTY;) {
+            perturb >>= 5;
+            i = (i * 5 + 1 + (size_t)perturb) & mask;
+        }
+        index[i] = (int32_t)n++;
+    }
+    if (d->d_index != NULL)
+        ro_mem_free(rt, d->d_index, TABLE_BYTES(d->d_mask + 1));
+    d->d_index = index;
+    d->d_entries = entries;
+    d->d_mask = mask;
+    d->d_usable = USABLE(size);
+    d->d_nentries = n;
+    d->d_used = n;
+    return 0;
+}
+
+/* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
+ * EMPTY slot ending the probe, where it would go), or -2 on error. */
+static int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
+{
+    size_t mask = d->d_mask, i = (size_t)hash & mask;
+    uint64_t perturb = hash;
+    for (;;) {
+        int32_t ix = d->d_index[i];
+        if (ix == IX_EMPTY) {
+            *slot = i;
+            return -1;
+        }
+        if (ix >= 0) {
+            ro_dict_entry *e = &d->d_entries[ix];
+            if (e->e_key == key) {
+                *slot = i;
+                return ix;
+            }
+            if (e->e_hash == hash) {
+                int eq = ro_equal(rt, e->e_key, key);
+                if (eq < 0)
+                    return -2;
+                if (eq) {
+                    *slot = i;
+                    return ix;
+                }
+            }
+        }
+        perturb >>= 5;
+        i = (i * 5 + 1 + (size_t)perturb) & mask;
+    }
+}
+
+/* The same for a key given as UTF-8 bytes (matches str keys only). */
+static int64_t lookup_utf8(ro_dict *d, const char *s, size_t n, uint64_t hash)
+{
+    size_t mask = d->d_mask, i = (size_t)hash & mask;
+    uint64_t perturb = hash;
+    for (;;) {
+        int32_t ix = d->d_index[i];
+        if (ix == IX_EMPTY)
+            return -1;
+        if (ix >= 0) {
+            ro_dict_entry *e = &d->d_entries[ix];
+            if (e->e_hash == hash && ro_is_kind(e->e_key, RO_K_STR) && RO_SIZE(e->e_key) == n &&
+                memcmp(ro_str_utf8(e->e_key), s, n) == 0)
+                return ix;
+        }
+        perturb >>= 5;
+        i = (i * 5 + 1 + (size_t)perturb) & mask;
+    }
+}
+
+static int check_dict(ro_state *rt, ro_object *d)
+{
+    if (ro_is_kind(d, RO_K_DICT))
+        return 0;
+    ro_err_set(rt, RO_E_TYPE, "expected a dict, got '%s'", d->ob_type->tp_name);
+    return -1;
+}
+
+int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
+{
+    ro_dict *d = (ro_dict *)o;
+    uint64_t h;
+    if (value == NULL)
+        return -1;
+    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+        goto fail;
+    size_t slot = 0;
+    if (d->d_index != NULL) {
+        int64_t ix = lookup(rt, d, key, h, &slot);
+        if (ix == -2)
+            goto fail;
+        if (ix >= 0) {
+            ro_object *old = d->d_entries[ix].e_value;
+            d->d_entries[ix].e_value = value;
+            ro_decref(rt, old);
+            return 0;
+        }
+    }
+    if (d->d_nentries == d->d_usable) {
+        if (dict_resize(rt, d, (d->d_used + 1) * 3 / 2 + 1) != 0)
+            goto fail;
+        size_t mask = d->d_mask;
+        slot = (size_t)h & mask;
+        for (uint64_t perturb = h; d->d_index[slot] != IX_EMPTY;) {
+            perturb >>= 5;
+            slot = (slot * 5 + 1 + (size_t)perturb) & mask;
+        }
+    }
+    ro_dict_entry *e = &d->d_entries[d->d_nentries];
+    ro_incref(key);
+    e->e_hash = h;
+    e->e_key = key;
+    e->e_value = value;
+    d->d_index[slot] = (int32_t)d->d_nentries++;
+    d->d_used++;
+    return 0;
+fail:
+    ro_decref(rt, value);
+    return -1;
+}
+
+int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value)
+{
+    ro_incref(value);
+    return ro_dict_set_steal(rt, d, key, value);
+}
+
+ro_object *ro_dict_get(ro_state *rt, ro_object *o, ro_object *key)
+{
+    ro_dict *d = (ro_dict *)o;
+    uint64_t h;
+    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+        return NULL;
+    if (d->d_index == NULL)
+        return NULL;
+    size_t slot;
+    int64_t ix = lookup(rt, d, key, h, &slot);
+    return ix >= 0 ? d->d_entries[ix].e_value : NULL;
+}
+
+ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *o, const char *key)
+{
+    ro_dict *d = (ro_dict *)o;
+    if (check_dict(rt, o) != 0 || d->d_index == NULL)
+        return NULL;
+    size_t n = strlen(key);
+    int64_t ix = lookup_utf8(d, key, n, ro_hash_bytes(rt, key, n));
+    return ix >= 0 ? d->d_entries[ix].e_value : NULL;
+}
+
+int ro_dict_set_cstr_steal(ro_state *rt, ro_object *d, const char *key, ro_object *value)
+{
+    if (value == NULL)
+        return -1;
+    ro_object *k = ro_str_from_cstr(rt, key);
+    if (k == NULL) {
+        ro_decref(rt, value);
+        return -1;
+    }
+    int r = ro_dict_set_steal(rt, d, k, value);
+    ro_decref(rt, k);
+    return r;
+}
+
+int ro_dict_del(ro_state *rt, ro_object *o, ro_object *key)
+{
+    ro_dict *d = (ro_dict *)o;
+    uint64_t h;
+    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+        return -1;
+    size_t slot;
+    int64_t ix = d->d_index != NULL ? lookup(rt, d, key, h, &slot) : -1;
+    if (ix == -2)
+        return -1;
+    if (ix == -1) {
+        ro_sbuf b = {NULL, 0, 0};
+        if (ro_repr_into(rt, key, &b) == 0)
+            ro_err_set(rt, RO_E_KEY, "key %.200s not in dict", b.sb_data);
+        free(b.sb_data);
+        return -1;
+    }
+    ro_dict_entry *e = &d->d_entries[ix];
+    ro_object *k = e->e_key, *v = e->e_value;
+    d->d_index[slot] = IX_DUMMY;
+    e->e_key = NULL;
+    e->e_value = NULL;
+    d->d_used--;
+    ro_decref(rt, k);
+    ro_decref(rt, v);
+    return 0;
+}
+
+int ro_dict_next(ro_object *o, size_t *pos, ro_object **key, ro_object **value)
+{
+    ro_dict *d = (ro_dict *)o;
+    for (size_t i = *pos; i < d->d_nentries; i++) {
+        ro_dict_entry *e = &d->d_entries[i];
+        if (e->e_key != NULL) {
+            *pos = i + 1;
+            *key = e->e_key;
+            *value = e->e_value;
+            return 1;
+        }
+    }
+    *pos = d->d_nentries;
+    return 0;
+}
+
+/* --------------------------------------------------------------- type */
+
+/* Drop every entry; the dict stays usable (empty, no table). */
+static void dict_clear(ro_state *rt, ro_object *o)
+{
+    ro_dict *d = (ro_dict *)o;
+    ro_dict dead = *d;     /* detach first: a dealloc below may look at d again */
+    d->d_index = NULL;
+    d->d_entries = NULL;
+    d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
+    for (size_t i = 0; i < dead.d_nentries; i++) {
+        ro_dict_entry *e = &dead.d_entries[i];
+        if (e->e_key != NULL) {
+            ro_decref(rt, e->e_key);
+            ro_decref(rt, e->e_value);
+        }
+    }
+    if (dead.d_index != NULL)
+        ro_mem_free(rt, dead.d_index, TABLE_BYTES(dead.d_mask + 1));
+}
+
+static void dict_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_gc_untrack(rt, o);
+    dict_clear(rt, o);
+    if (ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
+        return;
+    ro_object_free(rt, o, sizeof(ro_dict));
+}
+
+static int dict_traverse(ro_object *o, ro_visit_fn visit, void *arg)
+{
+    ro_dict *d = (ro_dict *)o;
+    for (size_t i = 0; i < d->d_nentries; i++) {
+        ro_dict_entry *e = &d->d_entries[i];
+        if (e->e_key != NULL) {
+            RO_VISIT(e->e_key, visit, arg);
+            RO_VISIT(e->e_value, visit, arg);
+        }
+    }
+    return 0;
+}
+
+static int dict_eq(ro_state *rt, ro_object *a, ro_object *b)
+{
+    if (ro_dict_len(a) != ro_dict_len(b))
+        return 0;
+    size_t pos = 0;
+    ro_object *k, *v;
+    while (ro_dict_next(a, &pos, &k, &v)) {
+        ro_object *w = ro_dict_get(rt, b, k);
+        if (w == NULL)
+            return ro_err_kind(rt) != RO_OK ? -1 : 0;
+        int r = ro_equal(rt, v, w);
+        if (r <= 0)
+            return r;
+    }
+    return 1;
+}
+
+static int dict_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
+{
+    size_t pos = 0, n = 0;
+    ro_object *k, *v;
+    if (ro_sbuf_append(rt, b, "{", 1) != 0)
+        return -1;
+    while (ro_dict_next(o, &pos, &k, &v)) {
+        if ((n++ != 0 && ro_sbuf_append(rt, b, ", ", 2) != 0) || ro_repr_into(rt, k, b) != 0 ||
+            ro_sbuf_append(rt, b, ": ", 2) != 0 || ro_repr_into(rt, v, b) != 0)
+            return -1;
+    }
+    return ro_sbuf_append(rt, b, "}", 1);
+}
+
+void ro_type_init_dict(ro_state *rt, ro_type *t)
+{
+    ro_type_init_common(rt, t, RO_K_DICT, "dict", sizeof(ro_dict), 0, RO_TPFLAG_GC);
+    t->tp_dealloc = dict_dealloc;
+    t->tp_traverse = dict_traverse;
+    t->tp_clear = dict_clear;
+    t->tp_eq = dict_eq;
+    t->tp_repr = dict_repr;
+}
+
+ro_object *ro_dict_new(ro_state *rt)
+{
+    ro_object *o = ro_freelist_alloc(rt, RO_FL_DICT, &rt->types[RO_K_DICT], sizeof(ro_dict), true);
+    if (o == NULL)
+        return NULL;
+    ro_dict *d = (ro_dict *)o;
+    d->d_index = NULL;
+    d->d_entries = NULL;
+    d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
+    ro_gc_track(rt, o);
+    return o;
+}

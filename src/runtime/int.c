@@ -1,0 +1,71 @@
+/* int.c - 64-bit signed integers: shared small ints, 16-byte compact ints. */
+#include "ro_internal.h"
+
+#include <inttypes.h>
+
+static void int_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_mem_free(rt, o, o->ob_aux == RO_INT_BIG_MARK ? sizeof(ro_int) : sizeof(ro_object));
+}
+
+static int int_hash(ro_state *rt, ro_object *o, uint64_t *out)
+{
+    (void)rt;
+    *out = ro_hash_i64(ro_int_value(o));
+    return 0;
+}
+
+static int int_eq(ro_state *rt, ro_object *a, ro_object *b)
+{
+    (void)rt;
+    return ro_int_value(a) == ro_int_value(b);
+}
+
+static int int_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
+{
+    return ro_sbuf_appendf(rt, b, "%" PRId64, ro_int_value(o));
+}
+
+void ro_type_init_int(ro_state *rt, ro_type *t)
+{
+    /* basicsize is the compact layout; the generic new makes a compact 0. */
+    ro_type_init_common(rt, t, RO_K_INT, "int", sizeof(ro_object), 0, 0);
+    t->tp_dealloc = int_dealloc;
+    t->tp_hash = int_hash;
+    t->tp_eq = int_eq;
+    t->tp_repr = int_repr;
+}
+
+ro_object *ro_int_from_i64(ro_state *rt, int64_t v)
+{
+    if (v >= RO_SMALLINT_MIN && v <= RO_SMALLINT_MAX)
+        return &rt->small_ints[v - RO_SMALLINT_MIN];   /* immortal: no incref needed */
+    ro_type *t = &rt->types[RO_K_INT];
+    if (v > INT32_MIN && v <= INT32_MAX) {
+        ro_object *o = ro_object_alloc(rt, t, sizeof(ro_object), false);
+        if (o != NULL)
+            o->ob_aux = (int32_t)v;
+        return o;
+    }
+    ro_object *o = ro_object_alloc(rt, t, sizeof(ro_int), false);
+    if (o != NULL) {
+        o->ob_aux = RO_INT_BIG_MARK;
+        ((ro_int *)o)->i_big = v;
+    }
+    return o;
+}
+
+int ro_int_as_i64(ro_state *rt, ro_object *o, int64_t *out)
+{
+    switch (o->ob_type->tp_kind) {
+    case RO_K_INT:
+        *out = ro_int_value(o);
+        return 0;
+    case RO_K_BOOL:
+        *out = ro_bool_value(o);
+        return 0;
+    default:
+        ro_err_set(rt, RO_E_TYPE, "expected an int, got '%s'", o->ob_type->tp_name);
+        return -1;
+    }
+}

@@ -1,0 +1,194 @@
+/* list.c - mutable growable sequences (containers). */
+#include "ro_internal.h"
+
+#include <string.h>
+
+static void items_free(ro_state *rt, ro_list *l)
+{
+    ro_mem_free(rt, l->l_items, l->l_allocated * sizeof(ro_object *));
+    l->l_items = NULL;
+    l->l_allocated = 0;
+}
+
+static void list_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_list *l = (ro_list *)o;
+    ro_gc_untrack(rt, o);
+    size_t n = RO_SIZE(o);
+    RO_SIZE(o) = 0;
+    for (size_t i = 0; i < n; i++)
+        ro_decref(rt, l->l_items[i]);
+    items_free(rt, l);
+    if (ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
+        return;
+    ro_object_free(rt, o, sizeof(ro_list));
+}
+
+static int list_traverse(ro_object *o, ro_visit_fn visit, void *arg)
+{
+    ro_list *l = (ro_list *)o;
+    for (size_t i = 0; i < RO_SIZE(o); i++)
+        RO_VISIT(l->l_items[i], visit, arg);
+    return 0;
+}
+
+void ro_list_clear_items(ro_state *rt, ro_object *o)
+{
+    ro_list *l = (ro_list *)o;
+    ro_object **items = l->l_items;
+    size_t n = RO_SIZE(o), alloc = l->l_allocated;
+    /* Detach first: a dealloc below may look at this list again. */
+    l->l_items = NULL;
+    l->l_allocated = 0;
+    RO_SIZE(o) = 0;
+    for (size_t i = 0; i < n; i++)
+        ro_decref(rt, items[i]);
+    ro_mem_free(rt, items, alloc * sizeof(ro_object *));
+}
+
+static void list_clear(ro_state *rt, ro_object *o)
+{
+    ro_list_clear_items(rt, o);
+}
+
+static int list_eq(ro_state *rt, ro_object *a, ro_object *b)
+{
+    if (RO_SIZE(a) != RO_SIZE(b))
+        return 0;
+    for (size_t i = 0; i < RO_SIZE(a) && i < RO_SIZE(b); i++) {
+        int r = ro_equal(rt, ((ro_list *)a)->l_items[i], ((ro_list *)b)->l_items[i]);
+        if (r <= 0)
+            return r;
+    }
+    return RO_SIZE(a) == RO_SIZE(b);
+}
+
+static int list_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
+{
+    if (ro_sbuf_append(rt, b, "[", 1) != 0)
+        return -1;
+    for (size_t i = 0; i < RO_SIZE(o); i++) {
+        if (i != 0 && ro_sbuf_append(rt, b, ", ", 2) != 0)
+            return -1;
+        if (ro_repr_into(rt, ((ro_list *)o)->l_items[i], b) != 0)
+            return -1;
+    }
+    return ro_sbuf_append(rt, b, "]", 1);
+}
+
+void ro_type_init_list(ro_state *rt, ro_type *t)
+{
+    ro_type_init_common(rt, t, RO_K_LIST, "list", sizeof(ro_list), 0, RO_TPFLAG_GC);
+    t->tp_dealloc = list_dealloc;
+    t->tp_traverse = list_traverse;
+    t->tp_clear = list_clear;
+    t->tp_eq = list_eq;
+    t->tp_repr = list_repr;
+}
+
+/* Grow to hold at least need items, over-allocating by about 1/8 as CPython
+ * does, so n appends cost O(n) in total. */
+static int list_reserve(ro_state *rt, ro_list *l, size_t need)
+{
+    if (need <= l->l_allocated)
+        return 0;
+    if (need > SIZE_MAX / sizeof(ro_object *) / 2) {
+        ro_err_set(rt, RO_E_OVERFLOW, "list of %zu items does not fit in memory", need);
+        return -1;
+    }
+    size_t alloc = (need + (need >> 3) + 6) & ~(size_t)3;
+    ro_object **items = ro_mem_realloc(rt, l->l_items, l->l_allocated * sizeof(ro_object *),
+                                       alloc * sizeof(ro_object *));
+    if (items == NULL)
+        return -1;
+    l->l_items = items;
+    l->l_allocated = alloc;
+    return 0;
+}
+
+ro_object *ro_list_new(ro_state *rt, size_t hint)
+{
+    ro_object *o = ro_freelist_alloc(rt, RO_FL_LIST, &rt->types[RO_K_LIST], sizeof(ro_list), true);
+    if (o == NULL)
+        return NULL;
+    ro_list *l = (ro_list *)o;
+    RO_SIZE(o) = 0;
+    l->l_items = NULL;
+    l->l_allocated = 0;
+    if (hint != 0 && list_reserve(rt, l, hint) != 0) {
+        ro_object_free(rt, o, sizeof(ro_list));
+        return NULL;
+    }
+    ro_gc_track(rt, o);
+    return o;
+}
+
+static int check_list(ro_state *rt, ro_object *l)
+{
+    if (ro_is_kind(l, RO_K_LIST))
+        return 0;
+    ro_err_set(rt, RO_E_TYPE, "expected a list, got '%s'", l->ob_type->tp_name);
+    return -1;
+}
+
+int ro_list_append_steal(ro_state *rt, ro_object *o, ro_object *item)
+{
+    if (item == NULL)
+        return -1;
+    ro_list *l = (ro_list *)o;
+    size_t n = RO_SIZE(o);
+    if (RO_UNLIKELY(n == l->l_allocated)) {
+        if (check_list(rt, o) != 0 || list_reserve(rt, l, n + 1) != 0) {
+            ro_decref(rt, item);
+            return -1;
+        }
+    }
+    l->l_items[n] = item;
+    RO_SIZE(o) = n + 1;
+    return 0;
+}
+
+int ro_list_append(ro_state *rt, ro_object *l, ro_object *item)
+{
+    ro_incref(item);
+    return ro_list_append_steal(rt, l, item);
+}
+
+ro_object *ro_list_get_item(ro_state *rt, ro_object *l, size_t i)
+{
+    if (check_list(rt, l) != 0)
+        return NULL;
+    if (i >= RO_SIZE(l)) {
+        ro_err_set(rt, RO_E_INDEX, "list index %zu out of range (length %zu)", i, RO_SIZE(l));
+        return NULL;
+    }
+    return ((ro_list *)l)->l_items[i];
+}
+
+int ro_list_set_item(ro_state *rt, ro_object *l, size_t i, ro_object *item)
+{
+    if (check_list(rt, l) != 0 || i >= RO_SIZE(l)) {
+        if (i >= RO_SIZE(l) && ro_is_kind(l, RO_K_LIST))
+            ro_err_set(rt, RO_E_INDEX, "list assignment index %zu out of range (length %zu)", i,
+                       RO_SIZE(l));
+        ro_xdecref(rt, item);
+        return -1;
+    }
+    ro_object **slot = &((ro_list *)l)->l_items[i];
+    ro_object *old = *slot;
+    *slot = item;
+    ro_decref(rt, old);
+    return 0;
+}
+
+ro_object *ro_list_pop(ro_state *rt, ro_object *l)
+{
+    if (check_list(rt, l) != 0)
+        return NULL;
+    if (RO_SIZE(l) == 0) {
+        ro_err_set(rt, RO_E_INDEX, "pop from empty list");
+        return NULL;
+    }
+    RO_SIZE(l)--;
+    return ((ro_list *)l)->l_items[RO_SIZE(l)];
+}

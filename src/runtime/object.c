@@ -1,0 +1,250 @@
+/* object.c - generic allocation and deallocation, hashing, equality, repr. */
+#include "ro_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t size, bool gc)
+{
+    size_t total = size + (gc ? sizeof(ro_gchead) : 0);
+    uint8_t *block = ro_mem_alloc_nomsg(rt, total);
+    if (block == NULL)
+        return ro_err_nomem(rt, total);
+    ro_object *o;
+    if (gc) {
+        ro_gchead *g = (ro_gchead *)block;
+        g->gc_next = g->gc_prev = NULL;
+        g->gc_flags = 0;
+        g->gc_refs = 0;
+        o = RO_GC_OBJ(g);
+    } else {
+        o = (ro_object *)block;
+    }
+    o->ob_refcnt = 1;
+    o->ob_aux = 0;
+    o->ob_type = type;
+    if (type->tp_flags & RO_TPFLAG_HEAP)
+        ro_incref(RO_OBJ(type));
+    return o;
+}
+
+void ro_object_free(ro_state *rt, ro_object *o, size_t size)
+{
+    ro_type *type = o->ob_type;
+    if (type->tp_flags & RO_TPFLAG_GC)
+        ro_mem_free(rt, RO_GC_HEAD(o), size + sizeof(ro_gchead));
+    else
+        ro_mem_free(rt, o, size);
+    if (type->tp_flags & RO_TPFLAG_HEAP)
+        ro_decref(rt, RO_OBJ(type));
+}
+
+size_t ro_object_sizeof(const ro_object *o)
+{
+    const ro_type *t = o->ob_type;
+    if (t->tp_kind == RO_K_INT)
+        return o->ob_aux == RO_INT_BIG_MARK ? sizeof(ro_int) : sizeof(ro_object);
+    if (t->tp_itemsize == 0)
+        return t->tp_basicsize;
+    return t->tp_basicsize + t->tp_itemsize * RO_SIZE(o);
+}
+
+ro_object *ro_object_new(ro_state *rt, ro_type *type, size_t nitems)
+{
+    if (type->tp_flags & RO_TPFLAG_NO_NEW) {
+        ro_err_set(rt, RO_E_TYPE, "cannot create '%s' instances", type->tp_name);
+        return NULL;
+    }
+    if (!(type->tp_flags & RO_TPFLAG_VAR) && nitems != 0) {
+        ro_err_set(rt, RO_E_VALUE, "'%s' is not a variable-size type", type->tp_name);
+        return NULL;
+    }
+    if (type->tp_itemsize != 0 && nitems > (SIZE_MAX - type->tp_basicsize) / type->tp_itemsize / 2) {
+        ro_err_set(rt, RO_E_OVERFLOW, "%zu items of '%s' do not fit in memory", nitems, type->tp_name);
+        return NULL;
+    }
+    size_t size = type->tp_basicsize + type->tp_itemsize * nitems;
+    bool gc = (type->tp_flags & RO_TPFLAG_GC) != 0;
+    ro_object *o = ro_object_alloc(rt, type, size, gc);
+    if (o == NULL)
+        return NULL;
+    memset((uint8_t *)o + sizeof(ro_object), 0, size - sizeof(ro_object));
+    if (type->tp_flags & RO_TPFLAG_VAR)
+        RO_SIZE(o) = nitems;
+    if (gc)
+        ro_gc_track(rt, o);
+    return o;
+}
+
+/* Deallocation is iterative past RO_DEALLOC_DEPTH_MAX nested container
+ * deallocs: deeper ones are untracked and chained on rt->trash through their
+ * collector link, then freed by the outermost call. Only containers can nest
+ * (atoms hold no references), so only they need the chain. */
+void ro_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_type *t = o->ob_type;
+    if (!(t->tp_flags & RO_TPFLAG_GC)) {
+        t->tp_dealloc(rt, o);
+        return;
+    }
+    if (rt->dealloc_depth >= RO_DEALLOC_DEPTH_MAX) {
+        ro_gc_untrack(rt, o);
+        ro_gchead *g = RO_GC_HEAD(o);
+        g->gc_next = rt->trash;   /* gc_prev stays NULL: "not tracked" is gc_prev == NULL too */
+        rt->trash = g;
+        return;
+    }
+    rt->dealloc_depth++;
+    t->tp_dealloc(rt, o);
+    rt->dealloc_depth--;
+    if (rt->dealloc_depth == 0) {
+        while (rt->trash != NULL) {
+            ro_gchead *g = rt->trash;
+            rt->trash = g->gc_next;
+            g->gc_next = NULL;
+            rt->dealloc_depth++;
+            ro_object *d = RO_GC_OBJ(g);
+            d->ob_type->tp_dealloc(rt, d);
+            rt->dealloc_depth--;
+        }
+    }
+}
+
+/* ------------------------------------------------------- hash and eq */
+
+int ro_hash(ro_state *rt, ro_object *o, uint64_t *out)
+{
+    ro_hash_fn h = o->ob_type->tp_hash;
+    if (h == NULL) {
+        ro_err_set(rt, RO_E_TYPE, "unhashable type: '%s'", o->ob_type->tp_name);
+        return -1;
+    }
+    return h(rt, o, out);
+}
+
+static bool is_number(const ro_object *o)
+{
+    ro_kind k = o->ob_type->tp_kind;
+    return k == RO_K_INT || k == RO_K_FLOAT || k == RO_K_BOOL;
+}
+
+/* Exact comparison of an int64 with a double (no rounding through double). */
+static int int_eq_double(int64_t i, double d)
+{
+    if (d != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+        return 0;
+    int64_t t = (int64_t)d;
+    return (double)t == d && t == i;
+}
+
+int ro_equal(ro_state *rt, ro_object *a, ro_object *b)
+{
+    if (a == b)
+        return 1;
+    ro_type *ta = a->ob_type, *tb = b->ob_type;
+    if (ta != tb) {
+        if (!is_number(a) || !is_number(b))
+            return 0;
+        bool fa = ta->tp_kind == RO_K_FLOAT, fb = tb->tp_kind == RO_K_FLOAT;
+        int64_t ia = 0, ib = 0;
+        if (fa && fb)
+            return ro_float_value(a) == ro_float_value(b);
+        if (!fa)
+            ia = ta->tp_kind == RO_K_BOOL ? ro_bool_value(a) : ro_int_value(a);
+        if (!fb)
+            ib = tb->tp_kind == RO_K_BOOL ? ro_bool_value(b) : ro_int_value(b);
+        if (fa)
+            return int_eq_double(ib, ro_float_value(a));
+        if (fb)
+            return int_eq_double(ia, ro_float_value(b));
+        return ia == ib;
+    }
+    if (ta->tp_eq == NULL)
+        return 0;
+    return ta->tp_eq(rt, a, b);
+}
+
+/* --------------------------------------------------------------- repr */
+
+int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n)
+{
+    if (b->sb_len + n + 1 > b->sb_cap) {
+        size_t cap = b->sb_cap ? b->sb_cap : 64;
+        while (cap < b->sb_len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->sb_data, cap);
+        if (d == NULL) {
+            ro_err_nomem(rt, cap);
+            return -1;
+        }
+        b->sb_data = d;
+        b->sb_cap = cap;
+    }
+    memcpy(b->sb_data + b->sb_len, s, n);
+    b->sb_len += n;
+    b->sb_data[b->sb_len] = '\0';
+    return 0;
+}
+
+int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        ro_err_set(rt, RO_E_VALUE, "bad format '%s'", fmt);
+        return -1;
+    }
+    if ((size_t)n < sizeof tmp)
+        return ro_sbuf_append(rt, b, tmp, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL) {
+        ro_err_nomem(rt, (size_t)n + 1);
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int r = ro_sbuf_append(rt, b, big, (size_t)n);
+    free(big);
+    return r;
+}
+
+/* repr with a guard: an object already being printed shows as "..." (so a
+ * list containing itself prints as [[...]]), and nesting deeper than the
+ * guard's stack is RO_E_RECURSION. */
+int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b)
+{
+    for (uint32_t i = 0; i < rt->repr_depth; i++)
+        if (rt->repr_stack[i] == o)
+            return ro_sbuf_append(rt, b, "...", 3);
+    if (rt->repr_depth == sizeof rt->repr_stack / sizeof rt->repr_stack[0]) {
+        ro_err_set(rt, RO_E_RECURSION, "repr nested deeper than %u levels", rt->repr_depth);
+        return -1;
+    }
+    ro_repr_fn fn = o->ob_type->tp_repr;
+    if (fn == NULL)
+        return ro_sbuf_appendf(rt, b, "<%s object at %p>", o->ob_type->tp_name, (void *)o);
+    rt->repr_stack[rt->repr_depth++] = o;
+    int r = fn(rt, o, b);
+    rt->repr_depth--;
+    return r;
+}
+
+int ro_sbuf_append_repr(ro_state *rt, ro_sbuf *b, ro_object *o)
+{
+    return ro_repr_into(rt, o, b);
+}
+
+ro_object *ro_repr(ro_state *rt, ro_object *o)
+{
+    ro_sbuf b = {NULL, 0, 0};
+    ro_object *s = NULL;
+    if (ro_repr_into(rt, o, &b) == 0)
+        s = ro_str_from_utf8(rt, b.sb_data ? b.sb_data : "", b.sb_len);
+    free(b.sb_data);
+    return s;
+}

@@ -1,0 +1,548 @@
+/* ro.h - public API of the reclaimd object runtime (prefix ro_). */
+#ifndef RECLAIMD_RO_H
+#define RECLAIMD_RO_H
+
+/*
+ * Every value is an object: a 16-byte header (reference count, 32 type-private
+ * bits, type pointer), optionally preceded by a collector link (containers) and
+ * followed by a size (variable-size objects). All state lives in an ro_state
+ * that every call takes first; several runtimes can coexist in one process,
+ * each owned by one thread.
+ *
+ * Ownership, as in the CPython C-API: each function that returns an object says
+ * "Returns: new" (the caller owns one reference and must ro_decref it),
+ * "Returns: borrowed" (valid while its container holds it; ro_incref to keep),
+ * and "Steals: x" when it takes over the caller's reference to x, even when it
+ * fails. docs/refcounts.tsv records the same facts and a test checks them.
+ *
+ * Errors: functions return NULL or -1 and leave an error (kind + message) on the
+ * runtime; ro_err_kind()/ro_err_msg() read it. Running out of memory is an
+ * RO_E_NOMEM error, never a crash.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ro_state ro_state;
+typedef struct ro_type ro_type;
+
+/* Reference count value that marks an immortal object: never incremented,
+ * decremented or freed. Singletons, small ints and built-in types start here;
+ * a count that would overflow saturates here (the object then lives until the
+ * runtime closes), which is safer than wrapping to zero. */
+#define RO_IMMORTAL UINT32_MAX
+
+/* The header of every object. */
+typedef struct ro_object {
+    uint32_t ob_refcnt;  /* references held; RO_IMMORTAL = never freed */
+    int32_t ob_aux;      /* 32 bits private to the type (int: compact value; bool: truth) */
+    ro_type *ob_type;    /* borrowed for built-in types; a new reference for heap types */
+} ro_object;
+
+/* Header of variable-size objects (str, bytes, tuple, list). */
+typedef struct ro_varobject {
+    ro_object ob_base;
+    size_t ob_size;      /* number of items (bytes for str and bytes) */
+} ro_varobject;
+
+#define RO_OBJ(p) ((ro_object *)(p))
+#define RO_TYPE(o) (RO_OBJ(o)->ob_type)
+#define RO_SIZE(o) (((ro_varobject *)(o))->ob_size)
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum ro_errkind {
+    RO_OK = 0,
+    RO_E_NOMEM,      /* an allocation failed */
+    RO_E_TYPE,       /* wrong type of argument */
+    RO_E_VALUE,      /* right type, bad value */
+    RO_E_KEY,        /* key not in dict */
+    RO_E_INDEX,      /* index out of range */
+    RO_E_OVERFLOW,   /* result does not fit */
+    RO_E_UNICODE,    /* invalid UTF-8 */
+    RO_E_OS,         /* a system call failed; ro_err_errno() has errno */
+    RO_E_CLOSED,     /* I/O on a closed file */
+    RO_E_RECURSION,  /* nesting too deep */
+    RO_E_RUNTIME,    /* anything else (state misuse) */
+} ro_errkind;
+
+/* Record an error on rt (replacing any earlier one). Never allocates. */
+void ro_err_set(ro_state *rt, ro_errkind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Record RO_E_OS with errno value err and strerror text after the message. */
+void ro_err_set_os(ro_state *rt, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Record RO_E_NOMEM for an allocation of nbytes. Returns NULL for convenience. */
+void *ro_err_nomem(ro_state *rt, size_t nbytes);
+ro_errkind ro_err_kind(const ro_state *rt);
+const char *ro_err_msg(const ro_state *rt);  /* "" when no error */
+int ro_err_errno(const ro_state *rt);         /* errno of the last RO_E_OS, else 0 */
+const char *ro_errkind_name(ro_errkind kind); /* "TypeError"-style name */
+void ro_err_clear(ro_state *rt);
+
+/* ------------------------------------------------------------- lifecycle */
+
+/* Log levels follow syslog(3) numbering. */
+enum { RO_LOG_ERR = 3, RO_LOG_WARNING = 4, RO_LOG_NOTICE = 5, RO_LOG_INFO = 6, RO_LOG_DEBUG = 7 };
+typedef void (*ro_log_fn)(void *ud, int level, const char *msg);
+
+typedef struct ro_config {
+    ro_log_fn log;          /* where warnings (unclosed files, ...) go; NULL = counted only */
+    void *log_ud;
+    uint64_t hash_seed;     /* 0 = random per runtime (hash-flooding defence); else fixed */
+    uint32_t freelist_max;  /* objects kept per free list; 0 = default (RO_FREELIST_MAX) */
+} ro_config;
+
+/* Default bound of each per-type free list (objects). Small on purpose: free
+ * lists pin pool memory that the allocator could otherwise give back. */
+#define RO_FREELIST_MAX 64
+
+/* Create a runtime; cfg may be NULL for defaults. Returns NULL if memory for
+ * the state itself cannot be had. */
+ro_state *ro_open(const ro_config *cfg);
+/* Destroy a runtime: closes registered files, drops interned strings and free
+ * lists, releases every arena. Returns the number of object bytes still in use
+ * that could not be reclaimed (leaked references); 0 means all came back. */
+size_t ro_close(ro_state *rt);
+
+/* ----------------------------------------------------- reference counting */
+
+/* Called when a count reaches zero; use ro_decref instead. */
+void ro_dealloc(ro_state *rt, ro_object *o);
+
+static inline void ro_incref(ro_object *o)
+{
+    if (o->ob_refcnt != RO_IMMORTAL)
+        o->ob_refcnt++;
+}
+
+static inline void ro_xincref(ro_object *o)
+{
+    if (o != NULL)
+        ro_incref(o);
+}
+
+static inline void ro_decref(ro_state *rt, ro_object *o)
+{
+    if (o->ob_refcnt != RO_IMMORTAL && --o->ob_refcnt == 0)
+        ro_dealloc(rt, o);
+}
+
+static inline void ro_xdecref(ro_state *rt, ro_object *o)
+{
+    if (o != NULL)
+        ro_decref(rt, o);
+}
+
+/* Set *slot to NULL, then drop the reference it held (safe against re-entry
+ * from the dealloc), as CPython's Py_CLEAR. */
+#define RO_CLEAR(rt, slot)                          \
+    do {                                            \
+        ro_object *ro_tmp_ = RO_OBJ(slot);          \
+        if (ro_tmp_ != NULL) {                      \
+            (slot) = NULL;                          \
+            ro_decref((rt), ro_tmp_);               \
+        }                                           \
+    } while (0)
+
+/* Call visit on a field if set and return its non-zero result, as Py_VISIT. */
+#define RO_VISIT(o, visit, arg)                          \
+    do {                                                 \
+        if ((o) != NULL) {                               \
+            int ro_vret_ = (visit)(RO_OBJ(o), (arg));    \
+            if (ro_vret_ != 0)                           \
+                return ro_vret_;                         \
+        }                                                \
+    } while (0)
+
+/* --------------------------------------------------------------- types */
+
+typedef enum ro_kind {
+    RO_K_TYPE, RO_K_NONE, RO_K_BOOL, RO_K_INT, RO_K_FLOAT, RO_K_STR, RO_K_BYTES,
+    RO_K_TUPLE, RO_K_LIST, RO_K_DICT, RO_K_FILE,
+    RO_K_USER,   /* types made with ro_type_new */
+    RO_K_COUNT_
+} ro_kind;
+
+typedef struct ro_sbuf ro_sbuf;   /* growable text buffer for repr */
+
+typedef int (*ro_visit_fn)(ro_object *o, void *arg);
+typedef void (*ro_dealloc_fn)(ro_state *rt, ro_object *o);
+typedef int (*ro_traverse_fn)(ro_object *o, ro_visit_fn visit, void *arg);
+typedef void (*ro_clear_fn)(ro_state *rt, ro_object *o);
+typedef int (*ro_hash_fn)(ro_state *rt, ro_object *o, uint64_t *out);   /* 0 or -1 */
+typedef int (*ro_eq_fn)(ro_state *rt, ro_object *a, ro_object *b);      /* 1, 0, -1 */
+typedef int (*ro_repr_fn)(ro_state *rt, ro_object *o, ro_sbuf *out);    /* 0 or -1 */
+typedef void (*ro_finalize_fn)(ro_state *rt, ro_object *o);
+
+/* Type flags. */
+#define RO_TPFLAG_GC        (1u << 0)  /* container: carries a collector link, traversable */
+#define RO_TPFLAG_HEAP      (1u << 1)  /* made by ro_type_new; instances own a reference */
+#define RO_TPFLAG_NO_NEW    (1u << 2)  /* ro_object_new refuses (singletons, type) */
+#define RO_TPFLAG_VAR       (1u << 3)  /* instances begin with ro_varobject */
+
+struct ro_type {
+    ro_object ob_base;          /* ob_type is the runtime's `type` */
+    const char *tp_name;
+    size_t tp_basicsize;        /* bytes of an instance with no items (header included) */
+    size_t tp_itemsize;         /* bytes per item for variable-size types, else 0 */
+    uint32_t tp_flags;
+    ro_kind tp_kind;
+    ro_dealloc_fn tp_dealloc;   /* frees the instance (and drops what it holds) */
+    ro_traverse_fn tp_traverse; /* visits every object reference (containers) */
+    ro_clear_fn tp_clear;       /* drops every object reference (breaks cycles) */
+    ro_hash_fn tp_hash;         /* NULL = unhashable */
+    ro_eq_fn tp_eq;             /* NULL = identity */
+    ro_repr_fn tp_repr;
+    ro_finalize_fn tp_finalize; /* run once before an instance dies; may resurrect */
+    void *tp_user;              /* free for the type's creator */
+};
+
+/* Append text to a repr buffer (for a type's tp_repr). Returns 0 or -1. */
+int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n);
+int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Append the repr of o (recursion-safe). Returns 0 or -1. */
+int ro_sbuf_append_repr(ro_state *rt, ro_sbuf *b, ro_object *o);
+
+/* Borrowed reference to a built-in type object (immortal). */
+ro_type *ro_builtin_type(ro_state *rt, ro_kind kind);
+
+/* Description of a new container or atom type, for jobs and tests. */
+typedef struct ro_type_spec {
+    const char *name;           /* copied */
+    size_t basicsize;           /* >= sizeof(ro_object) */
+    size_t itemsize;
+    uint32_t flags;             /* RO_TPFLAG_GC and/or RO_TPFLAG_VAR */
+    ro_traverse_fn traverse;    /* required with RO_TPFLAG_GC */
+    ro_clear_fn clear;          /* required with RO_TPFLAG_GC */
+    ro_finalize_fn finalize;
+    ro_hash_fn hash;
+    ro_eq_fn eq;
+    ro_repr_fn repr;
+    void *user;
+} ro_type_spec;
+
+/* Make a heap type. Returns: new. Instances keep their type alive. */
+ro_type *ro_type_new(ro_state *rt, const ro_type_spec *spec);
+
+static inline int ro_is_kind(const ro_object *o, ro_kind k) { return o->ob_type->tp_kind == k; }
+
+/* ---------------------------------------------------- generic objects */
+
+/* Generic creation: allocate a zero-initialised instance of any type (the
+ * zero value for built-ins: 0, 0.0, "", b"", [], {}, a closed file, a tuple of
+ * nitems empty slots to fill with ro_tuple_set_item). Containers are tracked by
+ * the collector. Returns: new. */
+ro_object *ro_object_new(ro_state *rt, ro_type *type, size_t nitems);
+/* Hash of a hashable object (str, bytes, int, float, bool, None, tuple of
+ * hashables, types). Returns 0 and sets *out, or -1 (RO_E_TYPE if unhashable). */
+int ro_hash(ro_state *rt, ro_object *o, uint64_t *out);
+/* Equality: 1 equal, 0 not equal, -1 error. Numbers compare by value. */
+int ro_equal(ro_state *rt, ro_object *a, ro_object *b);
+/* Text representation, as Python's repr(). Returns: new (a str). */
+ro_object *ro_repr(ro_state *rt, ro_object *o);
+/* Size in bytes of the object's own block (header and inline items). */
+size_t ro_object_sizeof(const ro_object *o);
+
+/* ------------------------------------------------------ None and bools */
+
+/* Returns: borrowed (immortal singleton). */
+ro_object *ro_none(ro_state *rt);
+/* Returns: borrowed (immortal singleton). */
+ro_object *ro_true(ro_state *rt);
+/* Returns: borrowed (immortal singleton). */
+ro_object *ro_false(ro_state *rt);
+/* Returns: borrowed (True when v != 0, else False). */
+ro_object *ro_bool(ro_state *rt, int v);
+static inline int ro_bool_value(const ro_object *o) { return o->ob_aux != 0; }
+
+/* ------------------------------------------------------------------ int */
+
+/* Small ints from RO_SMALLINT_MIN to RO_SMALLINT_MAX are preallocated and
+ * shared: asking twice for 100 gives the same object. */
+#define RO_SMALLINT_MIN (-5)
+#define RO_SMALLINT_MAX 256
+
+/* Compact ints keep their value in ob_aux (16-byte objects); values that do
+ * not fit in 32 bits, and INT32_MIN (the marker), live in i_big. */
+#define RO_INT_BIG_MARK INT32_MIN
+typedef struct ro_int {
+    ro_object ob_base;
+    int64_t i_big;      /* present only when ob_aux == RO_INT_BIG_MARK */
+} ro_int;
+
+/* Returns: new. */
+ro_object *ro_int_from_i64(ro_state *rt, int64_t v);
+/* Value of an int or bool. Returns 0 and sets *out, or -1 (RO_E_TYPE). */
+int ro_int_as_i64(ro_state *rt, ro_object *o, int64_t *out);
+/* Value of an object known to be an int. */
+static inline int64_t ro_int_value(const ro_object *o)
+{
+    return o->ob_aux != RO_INT_BIG_MARK ? (int64_t)o->ob_aux : ((const ro_int *)o)->i_big;
+}
+
+/* ---------------------------------------------------------------- float */
+
+typedef struct ro_float {
+    ro_object ob_base;
+    double f_value;
+} ro_float;
+
+/* Returns: new. */
+ro_object *ro_float_from_double(ro_state *rt, double v);
+/* Value of a float, int or bool as a double. Returns 0 or -1 (RO_E_TYPE). */
+int ro_float_as_double(ro_state *rt, ro_object *o, double *out);
+static inline double ro_float_value(const ro_object *o) { return ((const ro_float *)o)->f_value; }
+
+/* ------------------------------------------------------------------ str */
+
+#define RO_STR_HASHED   1u   /* s_hash is valid */
+#define RO_STR_INTERNED 2u   /* the one object for this text in the intern table */
+#define RO_STR_ASCII    4u   /* every byte < 0x80: code points == bytes */
+
+typedef struct ro_str {
+    ro_varobject ob_base;   /* ob_size = length in bytes */
+    size_t s_len;           /* length in code points */
+    uint64_t s_hash;
+    uint32_t s_state;       /* RO_STR_* bits */
+    char s_data[];          /* ob_size bytes of valid UTF-8, then a NUL */
+} ro_str;
+
+/* From UTF-8 bytes; invalid UTF-8 (overlongs, surrogates, > U+10FFFF, bad
+ * continuation) is RO_E_UNICODE naming the byte offset. Returns: new. */
+ro_object *ro_str_from_utf8(ro_state *rt, const char *s, size_t nbytes);
+/* From a NUL-terminated UTF-8 string. Returns: new. */
+ro_object *ro_str_from_cstr(ro_state *rt, const char *s);
+/* printf-style. Returns: new. */
+ro_object *ro_str_from_format(ro_state *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline const char *ro_str_utf8(const ro_object *o) { return ((const ro_str *)o)->s_data; }
+static inline size_t ro_str_nbytes(const ro_object *o) { return RO_SIZE(o); }
+static inline size_t ro_str_len(const ro_object *o) { return ((const ro_str *)o)->s_len; }
+/* Compare byte-wise (UTF-8 byte order = code point order): <0, 0, >0. */
+int ro_str_compare(const ro_object *a, const ro_object *b);
+/* Concatenation. Returns: new. */
+ro_object *ro_str_concat(ro_state *rt, ro_object *a, ro_object *b);
+/* Replace *p with the interned string equal to it (interning *p if it is the
+ * first), moving the caller's reference. Returns 0 or -1 (then *p is unchanged). */
+int ro_str_intern(ro_state *rt, ro_object **p);
+/* Interned string for a C string. Returns: new. */
+ro_object *ro_str_intern_cstr(ro_state *rt, const char *s);
+/* Number of strings in the intern table. */
+size_t ro_str_interned_count(const ro_state *rt);
+/* Drop interned strings that nothing but the intern table refers to.
+ * Returns how many were dropped. */
+size_t ro_str_intern_prune(ro_state *rt);
+
+/* ---------------------------------------------------------------- bytes */
+
+typedef struct ro_bytes {
+    ro_varobject ob_base;   /* ob_size = length */
+    uint64_t b_hash;        /* valid when ob_aux != 0 */
+    char b_data[];          /* ob_size bytes, then a NUL */
+} ro_bytes;
+
+/* Returns: new. */
+ro_object *ro_bytes_from(ro_state *rt, const void *data, size_t n);
+static inline const char *ro_bytes_data(const ro_object *o) { return ((const ro_bytes *)o)->b_data; }
+static inline size_t ro_bytes_len(const ro_object *o) { return RO_SIZE(o); }
+
+/* ---------------------------------------------------------------- tuple */
+
+typedef struct ro_tuple {
+    ro_varobject ob_base;
+    ro_object *t_items[];
+} ro_tuple;
+
+/* A tuple of n empty slots, to be filled with ro_tuple_set_item before use.
+ * Returns: new. */
+ro_object *ro_tuple_new(ro_state *rt, size_t n);
+/* A tuple of n objects, each increfed. Returns: new. */
+ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...);
+/* Fill slot i of a tuple being built. Returns 0 or -1. Steals: item. */
+int ro_tuple_set_item(ro_state *rt, ro_object *t, size_t i, ro_object *item);
+/* Returns: borrowed, or NULL with RO_E_INDEX. */
+ro_object *ro_tuple_get_item(ro_state *rt, ro_object *t, size_t i);
+static inline size_t ro_tuple_len(const ro_object *t) { return RO_SIZE(t); }
+
+/* ----------------------------------------------------------------- list */
+
+typedef struct ro_list {
+    ro_varobject ob_base;   /* ob_size = number of items */
+    ro_object **l_items;
+    size_t l_allocated;
+} ro_list;
+
+/* An empty list with room for at least hint items. Returns: new. */
+ro_object *ro_list_new(ro_state *rt, size_t hint);
+/* Append item (the list takes its own reference). Returns 0 or -1. */
+int ro_list_append(ro_state *rt, ro_object *l, ro_object *item);
+/* Append item, taking over the caller's reference. Returns 0 or -1.
+ * Steals: item (also on failure; NULL item fails with the current error). */
+int ro_list_append_steal(ro_state *rt, ro_object *l, ro_object *item);
+/* Returns: borrowed, or NULL with RO_E_INDEX. */
+ro_object *ro_list_get_item(ro_state *rt, ro_object *l, size_t i);
+/* Replace item i. Returns 0 or -1. Steals: item. */
+int ro_list_set_item(ro_state *rt, ro_object *l, size_t i, ro_object *item);
+/* Remove and return the last item. Returns: new, or NULL (RO_E_INDEX if empty). */
+ro_object *ro_list_pop(ro_state *rt, ro_object *l);
+/* Remove every item. */
+void ro_list_clear_items(ro_state *rt, ro_object *l);
+static inline size_t ro_list_len(const ro_object *l) { return RO_SIZE(l); }
+
+/* ----------------------------------------------------------------- dict */
+
+typedef struct ro_dict_entry {
+    uint64_t e_hash;
+    ro_object *e_key;       /* NULL = deleted */
+    ro_object *e_value;
+} ro_dict_entry;
+
+typedef struct ro_dict {
+    ro_object ob_base;
+    size_t d_used;          /* live entries */
+    size_t d_nentries;      /* entries filled so far, deleted ones included */
+    size_t d_usable;        /* capacity of d_entries */
+    size_t d_mask;          /* index table size - 1; 0 with no table yet */
+    int32_t *d_index;       /* -1 empty, -2 deleted, else entry number; NULL = no table */
+    ro_dict_entry *d_entries; /* insertion order */
+} ro_dict;
+
+/* Returns: new. */
+ro_object *ro_dict_new(ro_state *rt);
+/* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
+int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
+/* d[key] = value. Returns 0 or -1. Steals: value (also on failure). */
+int ro_dict_set_steal(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
+/* Lookup. Returns: borrowed, or NULL: with no error set when key is absent,
+ * with an error set when key is unhashable. */
+ro_object *ro_dict_get(ro_state *rt, ro_object *d, ro_object *key);
+/* Lookup by a C string key. Returns: borrowed or NULL (absent, or error set). */
+ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *d, const char *key);
+/* d[key] = value with a C string key. Returns 0 or -1. Steals: value. */
+int ro_dict_set_cstr_steal(ro_state *rt, ro_object *d, const char *key, ro_object *value);
+/* del d[key]. Returns 0, or -1 (RO_E_KEY when absent). */
+int ro_dict_del(ro_state *rt, ro_object *d, ro_object *key);
+/* Iterate in insertion order: start with *pos = 0; returns 1 and sets *key and
+ * *value (borrowed) while items remain, then 0. The dict must not change size
+ * during the iteration. */
+int ro_dict_next(ro_object *d, size_t *pos, ro_object **key, ro_object **value);
+static inline size_t ro_dict_len(const ro_object *d) { return ((const ro_dict *)d)->d_used; }
+
+/* ----------------------------------------------------------------- file */
+
+#define RO_FILE_NOFOLLOW 1u  /* refuse to open a symbolic link (O_NOFOLLOW) */
+
+/* Open path (relative to dirfd, or AT_FDCWD) with a mode of "r", "w", "a",
+ * "r+", "w+", "a+", optionally with "x" (create, fail if it exists). The file
+ * is recorded in the runtime's registry with path, mode, owner (any object, may
+ * be NULL; a new reference is kept) and times. Descriptors are O_CLOEXEC.
+ * Returns: new. */
+ro_object *ro_file_open_at(ro_state *rt, int dirfd, const char *path, const char *mode,
+                           unsigned flags, ro_object *owner);
+/* Same with dirfd = AT_FDCWD and no flags. Returns: new. */
+ro_object *ro_file_open(ro_state *rt, const char *path, const char *mode, ro_object *owner);
+/* Read up to n bytes (fewer at end of file; empty at EOF). Returns: new (bytes). */
+ro_object *ro_file_read(ro_state *rt, ro_object *f, size_t n);
+/* Read one line including its '\n' (the last one may lack it; empty at EOF).
+ * Returns: new (bytes). */
+ro_object *ro_file_readline(ro_state *rt, ro_object *f);
+/* Write all n bytes. Returns 0 or -1. */
+int ro_file_write(ro_state *rt, ro_object *f, const void *data, size_t n);
+/* Close. Closing twice is harmless (returns 0); returns -1 if close(2) fails. */
+int ro_file_close(ro_state *rt, ro_object *f);
+/* Close on the runtime's behalf (the guard's force-close): the object stays
+ * valid and later I/O fails with RO_E_CLOSED saying it was force-closed.
+ * Returns 0, or -1 when already closed. */
+int ro_file_force_close(ro_state *rt, ro_object *f);
+/* The descriptor, or -1 when closed. */
+int ro_file_fileno(const ro_object *f);
+int ro_file_is_closed(const ro_object *f);
+
+/* A registry entry, as reported to callers. Pointers are borrowed. */
+typedef struct ro_file_info {
+    ro_object *file;        /* the file object */
+    const char *path;
+    const char *mode;
+    ro_object *owner;       /* may be NULL */
+    int fd;
+    int64_t opened_realtime_ns;  /* wall clock at open */
+    int64_t opened_ns;      /* CLOCK_MONOTONIC at open */
+    int64_t last_use_ns;    /* CLOCK_MONOTONIC at the last read/write */
+} ro_file_info;
+
+/* Number of open files in the registry. */
+size_t ro_file_open_count(const ro_state *rt);
+/* Call fn for each open file (oldest first); stops early when fn returns
+ * non-zero and returns that value. fn must not close files; collect them and
+ * close after. */
+int ro_file_foreach(ro_state *rt, int (*fn)(const ro_file_info *info, void *arg), void *arg);
+/* Files whose objects were freed while still open (closed on the way). */
+uint64_t ro_file_unclosed_count(const ro_state *rt);
+
+/* ----------------------------------------------------------- allocator */
+
+/* Objects up to RO_SMALL_MAX bytes come from size classes in RO_ALIGN-byte
+ * steps, carved from RO_POOL_SIZE pools inside RO_ARENA_SIZE mmap'd arenas;
+ * larger blocks come from malloc. */
+#define RO_ALIGN 16u                      /* bytes; class step and block alignment */
+#define RO_SMALL_MAX 512u                 /* bytes; largest pooled request */
+#define RO_NCLASSES (RO_SMALL_MAX / RO_ALIGN)
+#define RO_POOL_SIZE (16u * 1024u)        /* bytes; 4 pages, as CPython 3.10+ */
+#define RO_ARENA_SIZE (1024u * 1024u)     /* bytes; 64 pools, one bit each in a word */
+#define RO_POOLS_PER_ARENA (RO_ARENA_SIZE / RO_POOL_SIZE)
+
+typedef struct ro_mem_stats {
+    uint64_t bytes_in_use;        /* requested bytes live now (pooled + large) */
+    uint64_t bytes_in_use_peak;
+    uint64_t blocks_in_use;       /* pooled blocks live now */
+    uint64_t large_bytes_in_use;  /* of bytes_in_use, from malloc */
+    uint64_t allocs_total;        /* successful allocations ever */
+    uint64_t frees_total;
+    uint64_t bytes_requested_total;
+    uint64_t arenas_mapped;       /* arenas mapped now */
+    uint64_t arenas_mapped_peak;
+    uint64_t arenas_unmapped_total;
+    uint64_t pools_in_use;        /* pools holding live blocks */
+    uint64_t pools_free_resident; /* free pools whose pages are still resident */
+    uint64_t pools_released;      /* free pools whose pages went back with madvise */
+    uint64_t bytes_mapped;        /* arenas_mapped * RO_ARENA_SIZE */
+    uint64_t bytes_resident_pools;/* pools in use + free resident, times RO_POOL_SIZE */
+    uint64_t bytes_released_total;/* given back with madvise, ever */
+    uint64_t madvise_calls_total;
+    uint64_t alloc_failures_total;
+} ro_mem_stats;
+
+void ro_mem_get_stats(const ro_state *rt, ro_mem_stats *out);
+/* Raw allocation for runtime extensions (jobs). n may be 0. Returns NULL with
+ * RO_E_NOMEM set on failure. Blocks are RO_ALIGN-aligned up to RO_SMALL_MAX. */
+void *ro_mem_alloc(ro_state *rt, size_t n);
+/* Free a block from ro_mem_alloc; n must be the size it was asked with. */
+void ro_mem_free(ro_state *rt, void *p, size_t n);
+/* Resize; on failure returns NULL, sets RO_E_NOMEM and leaves p intact. */
+void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n);
+/* Give the pages of every free pool back to the OS now (madvise) and unmap
+ * every empty arena. Returns bytes given back. */
+uint64_t ro_mem_release(ro_state *rt);
+/* Tune lazy page release: once more than `bytes` of free pools are resident,
+ * give their pages back (default 1 MiB; UINT64_MAX = only on ro_mem_release). */
+void ro_mem_set_release_threshold(ro_state *rt, uint64_t bytes);
+/* Testing: make the nth allocation from now fail (1 = the next one); 0 = off. */
+void ro_mem_inject_failure(ro_state *rt, uint64_t nth);
+
+/* --------------------------------------------------------- free lists */
+
+/* Return every block held by the per-type free lists to the allocator.
+ * Returns the number of objects freed. */
+size_t ro_freelists_clear(ro_state *rt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RECLAIMD_RO_H */

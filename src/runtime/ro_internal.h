@@ -1,0 +1,207 @@
+/* ro_internal.h - runtime state and helpers shared by the runtime's own files. */
+#ifndef RECLAIMD_RO_INTERNAL_H
+#define RECLAIMD_RO_INTERNAL_H
+
+#include "ro.h"
+#include "ro_gc.h"
+
+#include <stdbool.h>
+
+#define RO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------ allocator
+ *
+ * Pool states (a pool is RO_POOL_SIZE bytes inside an arena, header first):
+ *   used   some blocks live, some free: on mem.used[class] (doubly linked)
+ *   full   every block live: on no list
+ *   free   no block live: a bit in its arena's free_mask; its header is stale.
+ *          A free pool is either resident (pages still in RAM: dirty_mask) or
+ *          released (pages given back with MADV_DONTNEED: not in dirty_mask).
+ * Arena lists: an arena with k free pools (0 < k < total) is on bucket[k]; a
+ * full arena (k == 0) is on none; an arena whose pools are all free is unmapped
+ * at once, except the last arena with free pools, kept (pages released) so that
+ * alloc/free of a single object does not map and unmap in a loop.
+ * New pools come from the lowest non-empty bucket: the fullest arena, so that
+ * emptier arenas drain and can be unmapped.
+ */
+
+typedef struct ro_arena ro_arena;
+
+typedef struct ro_pool {
+    uint32_t p_nused;          /* live blocks */
+    uint32_t p_class;          /* size class index */
+    uint8_t *p_freeblock;      /* singly linked free blocks; NULL = use p_nextoffset */
+    uint32_t p_nextoffset;     /* bytes: next never-used block */
+    uint32_t p_maxnextoffset;  /* bytes: last offset a block can start at */
+    struct ro_pool *p_next;    /* mem.used[class] list */
+    struct ro_pool *p_prev;
+    ro_arena *p_arena;
+    uint32_t p_index;          /* position in the arena */
+    uint32_t p_pad_;
+} ro_pool;
+
+/* Blocks start after the header, kept at a multiple of RO_ALIGN. */
+#define RO_POOL_OVERHEAD ((sizeof(ro_pool) + RO_ALIGN - 1) & ~(size_t)(RO_ALIGN - 1))
+_Static_assert(RO_POOL_OVERHEAD == 64, "pool header expected to round to 64 bytes");
+_Static_assert(RO_POOLS_PER_ARENA == 64, "free/dirty masks are one 64-bit word");
+_Static_assert((RO_POOL_SIZE & (RO_POOL_SIZE - 1)) == 0, "pool size must be a power of two");
+
+struct ro_arena {
+    uint8_t *a_base;           /* RO_ARENA_SIZE bytes, RO_POOL_SIZE aligned */
+    uint64_t a_free_mask;      /* bit i: pool i is free */
+    uint64_t a_dirty_mask;     /* bit i: pool i is free and its pages are resident */
+    uint32_t a_nfree;          /* popcount(a_free_mask) */
+    uint32_t a_bucket;         /* bucket it is on (= a_nfree), 0 = none */
+    ro_arena *a_next;          /* bucket list */
+    ro_arena *a_prev;
+    ro_arena *a_all_next;      /* every mapped arena */
+    ro_arena *a_all_prev;
+};
+
+typedef struct ro_mem {
+    ro_pool *used[RO_NCLASSES];             /* pools with free blocks, per class */
+    ro_arena *bucket[RO_POOLS_PER_ARENA + 1]; /* arenas by number of free pools */
+    uint64_t bucket_bits;                   /* bit k: bucket[k] is not empty */
+    ro_arena *all;                          /* every mapped arena */
+    uint64_t dirty_pools;                   /* free pools still resident, all arenas */
+    uint64_t dirty_max;                     /* release pass when dirty_pools exceeds this */
+    uint64_t inject_countdown;              /* fault injection; 0 = off */
+    ro_mem_stats st;
+} ro_mem;
+
+int ro_mem_init(ro_state *rt);
+void ro_mem_fini(ro_state *rt);
+void *ro_mem_alloc_nomsg(ro_state *rt, size_t n);   /* no error recorded on failure */
+
+/* ------------------------------------------------------------- free lists */
+
+typedef struct ro_freelist {
+    void *fl_head;      /* blocks chained through their first word */
+    uint32_t fl_count;
+} ro_freelist;
+
+enum { RO_FL_FLOAT, RO_FL_LIST, RO_FL_DICT, RO_FL_COUNT };
+
+void *ro_freelist_pop(ro_state *rt, int which);
+bool ro_freelist_push(ro_state *rt, int which, void *block);
+/* An object from free list `which` if it has one, else a fresh block;
+ * header initialised as ro_object_alloc does. Returns NULL with RO_E_NOMEM. */
+ro_object *ro_freelist_alloc(ro_state *rt, int which, ro_type *type, size_t size, bool gc);
+
+/* --------------------------------------------------------- intern table */
+
+typedef struct ro_strset {
+    ro_str **ss_slots;   /* open addressing; NULL = empty, RO_STRSET_DUMMY = deleted */
+    size_t ss_mask;
+    size_t ss_used;
+    size_t ss_filled;    /* used + dummies */
+} ro_strset;
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct ro_file ro_file;
+
+struct ro_state {
+    ro_mem mem;
+    ro_config cfg;
+
+    /* error */
+    ro_errkind err_kind;
+    int err_errno;
+    char err_msg[256];
+
+    /* built-in types, singletons and shared small ints: immortal, owned here */
+    ro_type types[RO_K_COUNT_];
+    ro_object none;
+    ro_object true_;
+    ro_object false_;
+    ro_object small_ints[RO_SMALLINT_MAX - RO_SMALLINT_MIN + 1];
+
+    uint64_t hash_k0, hash_k1;      /* SipHash key */
+    ro_strset interned;
+
+    ro_freelist freelists[RO_FL_COUNT];
+
+    /* collector: generations of tracked containers */
+    ro_gcgen gens[RO_GC_NGENS];
+    uint64_t gc_tracked;
+
+    /* deallocation of deep structures: objects past the depth limit wait here */
+    uint32_t dealloc_depth;
+    ro_gchead *trash;
+
+    /* repr recursion guard */
+    ro_object *repr_stack[64];
+    uint32_t repr_depth;
+
+    /* open file registry (doubly linked through the file objects) */
+    ro_file *files_head, *files_tail;
+    size_t files_open;
+    uint64_t files_unclosed;
+
+    uint64_t heap_types_live;
+};
+
+/* Deallocation past this nesting depth is deferred to rt->trash, so freeing a
+ * million-long chain does not overflow the C stack. */
+#define RO_DEALLOC_DEPTH_MAX 64
+
+/* ------------------------------------------------------------- helpers */
+
+void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Allocate the block of an object of `size` bytes, with a collector link in
+ * front when gc is true, and initialise the header (refcount 1). The object is
+ * not tracked yet. Returns NULL with RO_E_NOMEM set. */
+ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t size, bool gc);
+/* Free the block of an object (header already dropped); size as allocated. */
+void ro_object_free(ro_state *rt, ro_object *o, size_t size);
+
+void ro_types_init(ro_state *rt);
+void ro_type_init_common(ro_state *rt, ro_type *t, ro_kind kind, const char *name,
+                         size_t basicsize, size_t itemsize, uint32_t flags);
+/* Shortest text that reads back to v, in Python's repr style ("1.0", "1e+16",
+ * "inf", "nan"). out needs 32 bytes. Returns the length. */
+size_t ro_format_double(double v, char *out);
+void ro_singletons_init(ro_state *rt);
+int ro_intern_init(ro_state *rt);
+void ro_intern_fini(ro_state *rt);
+void ro_files_fini(ro_state *rt);
+
+/* Type setup for each built-in, one per file. */
+void ro_type_init_int(ro_state *rt, ro_type *t);
+void ro_type_init_float(ro_state *rt, ro_type *t);
+void ro_type_init_str(ro_state *rt, ro_type *t);
+void ro_type_init_bytes(ro_state *rt, ro_type *t);
+void ro_type_init_tuple(ro_state *rt, ro_type *t);
+void ro_type_init_list(ro_state *rt, ro_type *t);
+void ro_type_init_dict(ro_state *rt, ro_type *t);
+void ro_type_init_file(ro_state *rt, ro_type *t);
+void ro_type_init_singletons(ro_state *rt);
+
+/* Keyed hashing (SipHash-1-3 with the runtime's key). */
+uint64_t ro_hash_bytes(const ro_state *rt, const void *data, size_t n);
+uint64_t ro_siphash(uint64_t k0, uint64_t k1, int crounds, int drounds, const void *data, size_t n);
+uint64_t ro_hash_i64(int64_t v);
+uint64_t ro_hash_double(double v);
+
+/* Growable text buffer used by repr (malloc'd; freed by ro_repr). */
+struct ro_sbuf {
+    char *sb_data;
+    size_t sb_len;
+    size_t sb_cap;
+};
+
+/* Collector link maintenance (gc.c). */
+void ro_gc_init(ro_state *rt);
+void ro_gc_track(ro_state *rt, ro_object *o);
+void ro_gc_untrack(ro_state *rt, ro_object *o);
+static inline bool ro_gc_is_tracked(const ro_object *o) { return RO_GC_HEAD(o)->gc_next != NULL; }
+int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b);
+int ro_repr_str_into(ro_state *rt, const ro_object *s, ro_sbuf *b);
+
+int64_t ro_now_ns(void);           /* CLOCK_MONOTONIC */
+int64_t ro_realtime_ns(void);      /* CLOCK_REALTIME */
+
+#endif /* RECLAIMD_RO_INTERNAL_H */

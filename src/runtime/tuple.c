@@ -1,0 +1,144 @@
+/* tuple.c - immutable fixed-size sequences (containers). */
+#include "ro_internal.h"
+
+#include <stdarg.h>
+
+#define TUPLE_SIZE(n) (offsetof(ro_tuple, t_items) + (n) * sizeof(ro_object *))
+
+static void tuple_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    size_t n = RO_SIZE(o);
+    ro_gc_untrack(rt, o);
+    for (size_t i = 0; i < n; i++)
+        ro_xdecref(rt, t->t_items[i]);
+    ro_object_free(rt, o, TUPLE_SIZE(n));
+}
+
+static int tuple_traverse(ro_object *o, ro_visit_fn visit, void *arg)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    for (size_t i = 0; i < RO_SIZE(o); i++)
+        RO_VISIT(t->t_items[i], visit, arg);
+    return 0;
+}
+
+static void tuple_clear(ro_state *rt, ro_object *o)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    for (size_t i = 0; i < RO_SIZE(o); i++)
+        RO_CLEAR(rt, t->t_items[i]);
+}
+
+/* Combine item hashes as xxHash's round does (CPython 3.8+ tuples). */
+static int tuple_hash(ro_state *rt, ro_object *o, uint64_t *out)
+{
+    const uint64_t p1 = 11400714785074694791ull, p2 = 14029467366897019727ull;
+    const uint64_t p5 = 2870177450012600261ull;
+    ro_tuple *t = (ro_tuple *)o;
+    uint64_t acc = p5;
+    for (size_t i = 0; i < RO_SIZE(o); i++) {
+        uint64_t h;
+        if (t->t_items[i] == NULL || ro_hash(rt, t->t_items[i], &h) != 0) {
+            if (t->t_items[i] == NULL)
+                ro_err_set(rt, RO_E_VALUE, "hash of a tuple with an unfilled slot");
+            return -1;
+        }
+        acc += h * p2;
+        acc = (acc << 31) | (acc >> 33);
+        acc *= p1;
+    }
+    acc += RO_SIZE(o) ^ (p5 ^ 3527539ull);
+    *out = acc;
+    return 0;
+}
+
+static int tuple_eq(ro_state *rt, ro_object *a, ro_object *b)
+{
+    if (RO_SIZE(a) != RO_SIZE(b))
+        return 0;
+    ro_tuple *x = (ro_tuple *)a, *y = (ro_tuple *)b;
+    for (size_t i = 0; i < RO_SIZE(a); i++) {
+        int r = ro_equal(rt, x->t_items[i], y->t_items[i]);
+        if (r <= 0)
+            return r;
+    }
+    return 1;
+}
+
+static int tuple_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    size_t n = RO_SIZE(o);
+    if (ro_sbuf_append(rt, b, "(", 1) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i != 0 && ro_sbuf_append(rt, b, ", ", 2) != 0)
+            return -1;
+        if (t->t_items[i] == NULL ? ro_sbuf_append(rt, b, "<NULL>", 6) : ro_repr_into(rt, t->t_items[i], b))
+            return -1;
+    }
+    return ro_sbuf_append(rt, b, n == 1 ? ",)" : ")", n == 1 ? 2 : 1);
+}
+
+void ro_type_init_tuple(ro_state *rt, ro_type *t)
+{
+    ro_type_init_common(rt, t, RO_K_TUPLE, "tuple", offsetof(ro_tuple, t_items), sizeof(ro_object *),
+                        RO_TPFLAG_GC | RO_TPFLAG_VAR);
+    t->tp_dealloc = tuple_dealloc;
+    t->tp_traverse = tuple_traverse;
+    t->tp_clear = tuple_clear;
+    t->tp_hash = tuple_hash;
+    t->tp_eq = tuple_eq;
+    t->tp_repr = tuple_repr;
+}
+
+ro_object *ro_tuple_new(ro_state *rt, size_t n)
+{
+    return ro_object_new(rt, &rt->types[RO_K_TUPLE], n);
+}
+
+ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...)
+{
+    ro_object *t = ro_tuple_new(rt, n);
+    if (t == NULL)
+        return NULL;
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        ro_object *item = va_arg(ap, ro_object *);
+        ro_incref(item);
+        ((ro_tuple *)t)->t_items[i] = item;
+    }
+    va_end(ap);
+    return t;
+}
+
+int ro_tuple_set_item(ro_state *rt, ro_object *t, size_t i, ro_object *item)
+{
+    if (!ro_is_kind(t, RO_K_TUPLE) || i >= RO_SIZE(t)) {
+        if (item != NULL)
+            ro_decref(rt, item);
+        ro_err_set(rt, ro_is_kind(t, RO_K_TUPLE) ? RO_E_INDEX : RO_E_TYPE,
+                   "tuple assignment index %zu out of range", i);
+        return -1;
+    }
+    ro_object **slot = &((ro_tuple *)t)->t_items[i];
+    ro_object *old = *slot;
+    *slot = item;
+    ro_xdecref(rt, old);
+    return 0;
+}
+
+ro_object *ro_tuple_get_item(ro_state *rt, ro_object *t, size_t i)
+{
+    if (!ro_is_kind(t, RO_K_TUPLE)) {
+        ro_err_set(rt, RO_E_TYPE, "expected a tuple, got '%s'", t->ob_type->tp_name);
+        return NULL;
+    }
+    if (i >= RO_SIZE(t)) {
+        ro_err_set(rt, RO_E_INDEX, "tuple index %zu out of range (length %zu)", i, RO_SIZE(t));
+        return NULL;
+    }
+    return ((ro_tuple *)t)->t_items[i];
+}
