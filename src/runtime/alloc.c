@@ -24,9 +24,11 @@
  * pools first, so survivors concentrate and released pages stay released.
  */
 
-#define CLASS_OF(n) ((unsigned)(((n) - 1) >> 4))            /* n in 1..RO_SMALL_MAX */
-#define CLASS_BYTES(c) (((size_t)(c) + 1) << 4)
-#define POOL_OF(p) ((ro_pool *)((uintptr_t)(p) & ~(uintptr_t)(RO_POOL_SIZE - 1)))
+#define CLASS_OF(n) RO_CLASS_OF(n)
+#define CLASS_BYTES(c) RO_CLASS_BYTES(c)
+#define POOL_OF(p) RO_POOL_OF(p)
+#define POISON(p, n) RO_POISON(p, n)
+#define UNPOISON(p, n) RO_UNPOISON(p, n)
 #define ALL_POOLS UINT64_MAX
 
 _Static_assert(RO_ALIGN == 16, "CLASS_OF shifts by 4");
@@ -36,14 +38,6 @@ _Static_assert(RO_ALIGN == 16, "CLASS_OF shifts by 4");
  * RSS after a batch dies stays within a megabyte of what survivors need. */
 #define RO_DIRTY_MAX_DEFAULT (RO_ARENA_SIZE / RO_POOL_SIZE)
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 int ro_mem_init(ro_state *rt)
 {
@@ -216,17 +210,6 @@ uint64_t ro_mem_release(ro_state *rt)
 
 /* -------------------------------------------------------------- pools */
 
-static void used_unlink(ro_mem *m, ro_pool *p)
-{
-    if (p->p_prev != NULL)
-        p->p_prev->p_next = p->p_next;
-    else
-        m->used[p->p_class] = p->p_next;
-    if (p->p_next != NULL)
-        p->p_next->p_prev = p->p_prev;
-    p->p_next = p->p_prev = NULL;
-}
-
 static void used_push(ro_mem *m, ro_pool *p)
 {
     ro_pool *head = m->used[p->p_class];
@@ -285,7 +268,7 @@ static void pool_free(ro_mem *m, ro_pool *p)
 {
     ro_arena *a = p->p_arena;
     uint64_t bit = 1ull << p->p_index;
-    used_unlink(m, p);
+    ro_pool_unlink_used(m, p);
     m->st.pools_in_use--;
     a->a_free_mask |= bit;
     a->a_dirty_mask |= bit;
@@ -318,16 +301,12 @@ static inline bool inject_fail(ro_mem *m)
     return false;
 }
 
-static inline void account_alloc(ro_mem *m, size_t n)
+void *ro_mem_alloc_nomsg(ro_state *rt, size_t n)
 {
-    m->st.bytes_in_use += n;
-    m->st.allocs_total++;
-    m->st.bytes_requested_total += n;
-    if (m->st.bytes_in_use > m->st.bytes_in_use_peak)
-        m->st.bytes_in_use_peak = m->st.bytes_in_use;
+    return ro_mem_alloc_fast(rt, n);
 }
 
-void *ro_mem_alloc_nomsg(ro_state *rt, size_t n)
+void *ro_mem_alloc_slow(ro_state *rt, size_t n)
 {
     ro_mem *m = &rt->mem;
     if (inject_fail(m))
@@ -348,7 +327,7 @@ void *ro_mem_alloc_nomsg(ro_state *rt, size_t n)
             }
             p->p_nused++;
             if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
-                used_unlink(m, p);          /* now full */
+                ro_pool_unlink_used(m, p);          /* now full */
         } else {
             b = pool_new(m, c);
             if (b == NULL) {
@@ -358,7 +337,7 @@ void *ro_mem_alloc_nomsg(ro_state *rt, size_t n)
             UNPOISON(b, CLASS_BYTES(c));
         }
         m->st.blocks_in_use++;
-        account_alloc(m, n);
+        ro_mem_account_alloc(m, n);
         return b;
     }
     void *q = malloc(n);
@@ -367,7 +346,7 @@ void *ro_mem_alloc_nomsg(ro_state *rt, size_t n)
         return NULL;
     }
     m->st.large_bytes_in_use += n;
-    account_alloc(m, n);
+    ro_mem_account_alloc(m, n);
     return q;
 }
 
@@ -381,9 +360,13 @@ void *ro_mem_alloc(ro_state *rt, size_t n)
 
 void ro_mem_free(ro_state *rt, void *ptr, size_t n)
 {
+    if (ptr != NULL)
+        ro_mem_free_fast(rt, ptr, n);
+}
+
+void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
+{
     ro_mem *m = &rt->mem;
-    if (ptr == NULL)
-        return;
     m->st.bytes_in_use -= n;
     m->st.frees_total++;
     if (n > RO_SMALL_MAX) {

@@ -5,7 +5,7 @@
 
 static void int_dealloc(ro_state *rt, ro_object *o)
 {
-    ro_mem_free(rt, o, o->ob_aux == RO_INT_BIG_MARK ? sizeof(ro_int) : sizeof(ro_object));
+    ro_mem_free_fast(rt, o, o->ob_aux == RO_INT_BIG_MARK ? sizeof(ro_int) : sizeof(ro_object));
 }
 
 static int int_hash(ro_state *rt, ro_object *o, uint64_t *out)

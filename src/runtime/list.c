@@ -135,10 +135,14 @@ int ro_list_append_steal(ro_state *rt, ro_object *o, ro_object *item)
 {
     if (item == NULL)
         return -1;
+    if (RO_UNLIKELY(check_list(rt, o) != 0)) {
+        ro_decref(rt, item);
+        return -1;
+    }
     ro_list *l = (ro_list *)o;
     size_t n = RO_SIZE(o);
     if (RO_UNLIKELY(n == l->l_allocated)) {
-        if (check_list(rt, o) != 0 || list_reserve(rt, l, n + 1) != 0) {
+        if (list_reserve(rt, l, n + 1) != 0) {
             ro_decref(rt, item);
             return -1;
         }

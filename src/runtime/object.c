@@ -5,41 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t size, bool gc)
-{
-    size_t total = size + (gc ? sizeof(ro_gchead) : 0);
-    uint8_t *block = ro_mem_alloc_nomsg(rt, total);
-    if (block == NULL)
-        return ro_err_nomem(rt, total);
-    ro_object *o;
-    if (gc) {
-        ro_gchead *g = (ro_gchead *)block;
-        g->gc_next = g->gc_prev = NULL;
-        g->gc_flags = 0;
-        g->gc_refs = 0;
-        o = RO_GC_OBJ(g);
-    } else {
-        o = (ro_object *)block;
-    }
-    o->ob_refcnt = 1;
-    o->ob_aux = 0;
-    o->ob_type = type;
-    if (type->tp_flags & RO_TPFLAG_HEAP)
-        ro_incref(RO_OBJ(type));
-    return o;
-}
-
-void ro_object_free(ro_state *rt, ro_object *o, size_t size)
-{
-    ro_type *type = o->ob_type;
-    if (type->tp_flags & RO_TPFLAG_GC)
-        ro_mem_free(rt, RO_GC_HEAD(o), size + sizeof(ro_gchead));
-    else
-        ro_mem_free(rt, o, size);
-    if (type->tp_flags & RO_TPFLAG_HEAP)
-        ro_decref(rt, RO_OBJ(type));
-}
-
 size_t ro_object_sizeof(const ro_object *o)
 {
     const ro_type *t = o->ob_type;
@@ -218,9 +183,16 @@ int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...)
  * guard's stack is RO_E_RECURSION. */
 int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b)
 {
-    for (uint32_t i = 0; i < rt->repr_depth; i++)
-        if (rt->repr_stack[i] == o)
-            return ro_sbuf_append(rt, b, "...", 3);
+    for (uint32_t i = 0; i < rt->repr_depth; i++) {
+        if (rt->repr_stack[i] != o)
+            continue;
+        switch (o->ob_type->tp_kind) {
+        case RO_K_LIST: return ro_sbuf_append(rt, b, "[...]", 5);
+        case RO_K_DICT: return ro_sbuf_append(rt, b, "{...}", 5);
+        case RO_K_TUPLE: return ro_sbuf_append(rt, b, "(...)", 5);
+        default: return ro_sbuf_append(rt, b, "...", 3);
+        }
+    }
     if (rt->repr_depth == sizeof rt->repr_stack / sizeof rt->repr_stack[0]) {
         ro_err_set(rt, RO_E_RECURSION, "repr nested deeper than %u levels", rt->repr_depth);
         return -1;

@@ -209,7 +209,7 @@ int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...) __attribute_
 /* Append the repr of o (recursion-safe). Returns 0 or -1. */
 int ro_sbuf_append_repr(ro_state *rt, ro_sbuf *b, ro_object *o);
 
-/* Borrowed reference to a built-in type object (immortal). */
+/* A built-in type object (immortal). Returns: borrowed, or NULL for RO_K_USER. */
 ro_type *ro_builtin_type(ro_state *rt, ro_kind kind);
 
 /* Description of a new container or atom type, for jobs and tests. */

@@ -5,6 +5,7 @@
 #include "ro.h"
 #include "ro_gc.h"
 
+#include <assert.h>
 #include <stdbool.h>
 
 #define RO_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -69,6 +70,21 @@ typedef struct ro_mem {
     uint64_t inject_countdown;              /* fault injection; 0 = off */
     ro_mem_stats st;
 } ro_mem;
+
+#define RO_CLASS_OF(n) ((unsigned)(((n) - 1) >> 4))            /* n in 1..RO_SMALL_MAX */
+#define RO_CLASS_BYTES(c) (((size_t)(c) + 1) << 4)
+#define RO_POOL_OF(p) ((ro_pool *)((uintptr_t)(p) & ~(uintptr_t)(RO_POOL_SIZE - 1)))
+
+/* Pool blocks are poisoned for AddressSanitizer while free, so a use after
+ * free inside a pool is reported as it would be with malloc. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define RO_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define RO_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define RO_POISON(p, n) ((void)(p), (void)(n))
+#define RO_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 int ro_mem_init(ro_state *rt);
 void ro_mem_fini(ro_state *rt);
@@ -147,16 +163,128 @@ struct ro_state {
  * million-long chain does not overflow the C stack. */
 #define RO_DEALLOC_DEPTH_MAX 64
 
-/* ------------------------------------------------------------- helpers */
+/* ------------------------------------------------- allocator fast paths
+ * The common cases inline: a block from the class's current pool, and a
+ * free into a pool that neither was full nor becomes empty. Everything else
+ * (new pools, large blocks, fault injection, list moves) is in alloc.c. */
 
-void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Take p off mem.used (it became full, or empty). */
+static inline void ro_pool_unlink_used(ro_mem *m, ro_pool *p)
+{
+    if (p->p_prev != NULL)
+        p->p_prev->p_next = p->p_next;
+    else
+        m->used[p->p_class] = p->p_next;
+    if (p->p_next != NULL)
+        p->p_next->p_prev = p->p_prev;
+    p->p_next = p->p_prev = NULL;
+}
+
+static inline void ro_mem_account_alloc(ro_mem *m, size_t n)
+{
+    m->st.bytes_in_use += n;
+    m->st.allocs_total++;
+    m->st.bytes_requested_total += n;
+    if (m->st.bytes_in_use > m->st.bytes_in_use_peak)
+        m->st.bytes_in_use_peak = m->st.bytes_in_use;
+}
+
+/* New pools, large blocks and fault injection (alloc.c). */
+void *ro_mem_alloc_slow(ro_state *rt, size_t n);
+
+static inline void *ro_mem_alloc_fast(ro_state *rt, size_t n)
+{
+    ro_mem *m = &rt->mem;
+    unsigned c = RO_CLASS_OF(n);
+    ro_pool *p;
+    if (RO_UNLIKELY(n - 1 >= RO_SMALL_MAX || m->inject_countdown != 0 || (p = m->used[c]) == NULL))
+        return ro_mem_alloc_slow(rt, n);
+    uint8_t *b = p->p_freeblock;
+    if (b != NULL) {
+        RO_UNPOISON(b, RO_CLASS_BYTES(c));
+        p->p_freeblock = *(uint8_t **)b;
+    } else {
+        b = (uint8_t *)p + p->p_nextoffset;
+        p->p_nextoffset += (uint32_t)RO_CLASS_BYTES(c);
+        RO_UNPOISON(b, RO_CLASS_BYTES(c));
+    }
+    p->p_nused++;
+    if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
+        ro_pool_unlink_used(m, p);          /* now full */
+    m->st.blocks_in_use++;
+    ro_mem_account_alloc(m, n);
+    return b;
+}
+
+/* Emptied pools and large blocks (alloc.c). */
+void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n);
+
+static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
+{
+    ro_mem *m = &rt->mem;
+    if (RO_UNLIKELY(n - 1 >= RO_SMALL_MAX)) {
+        ro_mem_free_slow(rt, ptr, n);       /* large (or zero-size) */
+        return;
+    }
+    ro_pool *p = RO_POOL_OF(ptr);
+    assert(p->p_class == RO_CLASS_OF(n) && "ro_mem_free: size does not match the block's class");
+    if (RO_UNLIKELY(p->p_nused <= 1 || (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset))) {
+        ro_mem_free_slow(rt, ptr, n);       /* becomes empty, or was full */
+        return;
+    }
+    *(uint8_t **)ptr = p->p_freeblock;
+    p->p_freeblock = ptr;
+    RO_POISON(ptr, RO_CLASS_BYTES(RO_CLASS_OF(n)));
+    p->p_nused--;
+    m->st.blocks_in_use--;
+    m->st.bytes_in_use -= n;
+    m->st.frees_total++;
+}
 
 /* Allocate the block of an object of `size` bytes, with a collector link in
  * front when gc is true, and initialise the header (refcount 1). The object is
  * not tracked yet. Returns NULL with RO_E_NOMEM set. */
-ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t size, bool gc);
-/* Free the block of an object (header already dropped); size as allocated. */
-void ro_object_free(ro_state *rt, ro_object *o, size_t size);
+static inline ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t size, bool gc)
+{
+    size_t total = size + (gc ? sizeof(ro_gchead) : 0);
+    uint8_t *block = ro_mem_alloc_fast(rt, total);
+    if (RO_UNLIKELY(block == NULL))
+        return ro_err_nomem(rt, total);
+    ro_object *o;
+    if (gc) {
+        ro_gchead *g = (ro_gchead *)block;
+        g->gc_next = g->gc_prev = NULL;
+        g->gc_flags = 0;
+        g->gc_refs = 0;
+        o = RO_GC_OBJ(g);
+    } else {
+        o = (ro_object *)block;
+    }
+    o->ob_refcnt = 1;
+    o->ob_aux = 0;
+    o->ob_type = type;
+    if (type->tp_flags & RO_TPFLAG_HEAP)
+        ro_incref(RO_OBJ(type));
+    return o;
+}
+
+/* Free the block of an object (its references already dropped); size as
+ * allocated, without the collector link. */
+static inline void ro_object_free(ro_state *rt, ro_object *o, size_t size)
+{
+    ro_type *type = o->ob_type;
+    if (type->tp_flags & RO_TPFLAG_GC)
+        ro_mem_free_fast(rt, RO_GC_HEAD(o), size + sizeof(ro_gchead));
+    else
+        ro_mem_free_fast(rt, o, size);
+    if (type->tp_flags & RO_TPFLAG_HEAP)
+        ro_decref(rt, RO_OBJ(type));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 
 void ro_types_init(ro_state *rt);
 void ro_type_init_common(ro_state *rt, ro_type *t, ro_kind kind, const char *name,

@@ -1,0 +1,23 @@
+#!/bin/bash
+# deps.sh - install what reclaimd needs to build and test, from Debian's repositories.
+# Idempotent: installs only what is missing (apt-get update first, as a fresh machine needs).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config   # toolchain
+  libcmocka-dev                      # C unit tests
+  python3                            # test oracles, benchmark twins (CPython baseline)
+  valgrind                           # memcheck run of the suite
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "deps: all present"

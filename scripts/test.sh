@@ -1,0 +1,27 @@
+#!/bin/bash
+# test.sh - the second command: the whole test suite, plain build and
+# AddressSanitizer + UndefinedBehaviorSanitizer build, each with -Werror.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+jobs=$(nproc)
+status=0
+run_suite() {   # run_suite NAME CMAKE-ARGS...
+  local name=$1; shift
+  echo "== $name build =="
+  cmake -S . -B "build-$name" -DRECLAIMD_WERROR=ON "$@" >/dev/null
+  cmake --build "build-$name" -j"$jobs"
+  echo "== $name tests =="
+  (cd "build-$name" && ctest --output-on-failure -j"$jobs") || status=1
+}
+
+run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
+
+if [ $status -ne 0 ]; then
+  echo "test.sh: FAILED"
+else
+  echo "test.sh: all suites passed"
+fi
+exit $status

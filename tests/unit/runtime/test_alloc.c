@@ -1,0 +1,249 @@
+/* test_alloc.c - allocator invariants, statistics and failure injection. */
+#include "testutil.h"
+#include "ro_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Blocks of a class in one pool: (pool - header) / class size. */
+#define PER_POOL(sz) ((RO_POOL_SIZE - 64) / (sz))
+
+static ro_mem_stats stats(ro_state *rt)
+{
+    ro_mem_stats st;
+    ro_mem_get_stats(rt, &st);
+    return st;
+}
+
+static void every_size_class_is_aligned_and_distinct(void **state)
+{
+    ro_state *rt = RT(state);
+    void *blocks[RO_SMALL_MAX + 1];
+    uint64_t want = 0, base_blocks = stats(rt).blocks_in_use;
+    for (size_t n = 1; n <= RO_SMALL_MAX; n++) {
+        blocks[n] = ro_mem_alloc(rt, n);
+        assert_non_null(blocks[n]);
+        assert_int_equal((uintptr_t)blocks[n] % RO_ALIGN, 0);
+        memset(blocks[n], (int)n, n);
+        want += n;
+    }
+    assert_int_equal(stats(rt).large_bytes_in_use, 0);
+    for (size_t n = 1; n <= RO_SMALL_MAX; n++) {
+        const uint8_t *p = blocks[n];
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(p[k], (uint8_t)n);   /* nobody overlapped it */
+    }
+    for (size_t n = 1; n <= RO_SMALL_MAX; n++)
+        ro_mem_free(rt, blocks[n], n);
+    (void)want;
+    assert_int_equal(stats(rt).blocks_in_use, base_blocks);
+}
+
+static void stats_count_exact_bytes_pools_and_arenas(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_mem_stats before = stats(rt);
+    enum { N = 200000 };
+    void **p = malloc(N * sizeof *p);
+    for (int i = 0; i < N; i++)
+        p[i] = ro_mem_alloc(rt, 24);   /* class 32 */
+    ro_mem_stats st = stats(rt);
+    size_t pools = (N + PER_POOL(32) - 1) / PER_POOL(32);
+    size_t arenas = (pools + RO_POOLS_PER_ARENA - 1) / RO_POOLS_PER_ARENA;
+    assert_int_equal(st.bytes_in_use - before.bytes_in_use, (uint64_t)N * 24);
+    assert_int_equal(st.blocks_in_use - before.blocks_in_use, N);
+    assert_int_equal(st.pools_in_use - before.pools_in_use, pools);
+    assert_int_equal(st.arenas_mapped, arenas);
+    assert_int_equal(st.bytes_mapped, arenas * RO_ARENA_SIZE);
+    assert_true(st.bytes_in_use_peak >= st.bytes_in_use);
+    for (int i = 0; i < N; i++)
+        ro_mem_free(rt, p[i], 24);
+    free(p);
+    st = stats(rt);
+    assert_int_equal(st.bytes_in_use, before.bytes_in_use);
+    assert_int_equal(st.pools_in_use, before.pools_in_use);
+    /* Every emptied arena went back at once, except one kept for reuse whose
+     * pages were released. */
+    assert_true(st.arenas_mapped <= 1 + before.arenas_mapped);
+    assert_int_equal(st.arenas_mapped_peak, arenas);
+    assert_int_equal(st.arenas_unmapped_total, st.arenas_mapped_peak - st.arenas_mapped);
+    assert_int_equal(st.pools_free_resident, 0);
+}
+
+static void large_blocks_come_from_malloc(void **state)
+{
+    ro_state *rt = RT(state);
+    void *p = ro_mem_alloc(rt, RO_SMALL_MAX + 1);
+    assert_int_equal(stats(rt).large_bytes_in_use, RO_SMALL_MAX + 1);
+    p = ro_mem_realloc(rt, p, RO_SMALL_MAX + 1, 100000);
+    assert_int_equal(stats(rt).large_bytes_in_use, 100000);
+    ro_mem_free(rt, p, 100000);
+    assert_int_equal(stats(rt).large_bytes_in_use, 0);
+}
+
+static void realloc_keeps_contents_across_classes(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = stats(rt).bytes_in_use;
+    uint8_t *p = ro_mem_alloc(rt, 10);
+    for (int i = 0; i < 10; i++)
+        p[i] = (uint8_t)i;
+    uint8_t *q = ro_mem_realloc(rt, p, 10, 12);   /* same class: same block */
+    assert_ptr_equal(p, q);
+    q = ro_mem_realloc(rt, q, 12, 300);
+    q = ro_mem_realloc(rt, q, 300, 5000);
+    q = ro_mem_realloc(rt, q, 5000, 40);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(q[i], i);
+    ro_mem_free(rt, q, 40);
+    assert_int_equal(stats(rt).bytes_in_use, base);
+}
+
+static ro_pool *pool_of(void *p)
+{
+    return (ro_pool *)((uintptr_t)p & ~(uintptr_t)(RO_POOL_SIZE - 1));
+}
+
+/* With arenas X (one free pool) and Y (ten free pools) and a mostly empty
+ * arena, a new pool must come from X: the fullest arena that has room. */
+static void new_pools_come_from_the_fullest_arena(void **state)
+{
+    ro_state *rt = RT(state);
+    size_t per_arena = PER_POOL(512) * RO_POOLS_PER_ARENA;
+    size_t n = 3 * per_arena + 1;
+    void **p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = ro_mem_alloc(rt, 512);
+    ro_arena *x = pool_of(p[per_arena + per_arena / 2])->p_arena;
+    ro_arena *y = pool_of(p[2 * per_arena + per_arena / 2])->p_arena;
+    assert_ptr_not_equal(x, y);
+    assert_int_equal(x->a_nfree, 0);
+    assert_int_equal(y->a_nfree, 0);
+    ro_pool *xpool = pool_of(p[per_arena + per_arena / 2]);
+    ro_pool *ypools[10];
+    size_t ny = 0;
+    for (size_t i = 0; i < n && ny < 10; i++) {
+        ro_pool *pp = pool_of(p[i]);
+        if (pp->p_arena == y && (ny == 0 || ypools[ny - 1] != pp))
+            ypools[ny++] = pp;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ro_pool *pp = pool_of(p[i]);
+        bool in_y = false;
+        for (size_t k = 0; k < ny; k++)
+            in_y |= pp == ypools[k];
+        if (pp == xpool || in_y) {
+            ro_mem_free(rt, p[i], 512);
+            p[i] = NULL;
+        }
+    }
+    assert_int_equal(x->a_nfree, 1);
+    assert_int_equal(y->a_nfree, 10);
+    void *q = ro_mem_alloc(rt, 48);        /* another class: needs a new pool */
+    assert_ptr_equal(pool_of(q)->p_arena, x);
+    assert_ptr_equal(pool_of(q), xpool);   /* the resident free pool is reused */
+    ro_mem_free(rt, q, 48);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != NULL)
+            ro_mem_free(rt, p[i], 512);
+    free(p);
+}
+
+static void injected_failure_is_an_error_not_a_crash(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_mem_inject_failure(rt, 1);
+    assert_null(ro_int_from_i64(rt, 100000));
+    assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+    assert_non_null(strstr(ro_err_msg(rt), "out of memory"));
+    ro_err_clear(rt);
+    ro_object *o = ro_int_from_i64(rt, 100000);   /* the next one works */
+    assert_non_null(o);
+    ro_decref(rt, o);
+    assert_int_equal(stats(rt).alloc_failures_total, 1);
+}
+
+/* Build a small structure; returns 0 or -1, never leaks on failure. */
+static int build_structure(ro_state *rt)
+{
+    ro_object *d = ro_dict_new(rt);
+    if (d == NULL)
+        return -1;
+    int rc = -1;
+    for (int i = 0; i < 30; i++) {
+        ro_object *k = ro_str_from_format(rt, "key-%d", i);
+        if (k == NULL)
+            goto out;
+        ro_object *l = ro_list_new(rt, 0);
+        if (l == NULL) {
+            ro_decref(rt, k);
+            goto out;
+        }
+        for (int j = 0; j < 20; j++) {
+            if (ro_list_append_steal(rt, l, ro_float_from_double(rt, i * j)) != 0) {
+                ro_decref(rt, k);
+                ro_decref(rt, l);
+                goto out;
+            }
+        }
+        int r = ro_dict_set_steal(rt, d, k, l);
+        ro_decref(rt, k);
+        if (r != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    ro_decref(rt, d);
+    return rc;
+}
+
+static void every_single_allocation_can_fail_cleanly(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_mem_inject_failure(rt, 0);
+    ro_mem_stats st0 = stats(rt);
+    assert_int_equal(build_structure(rt), 0);
+    uint64_t allocs = stats(rt).allocs_total - st0.allocs_total;
+    assert_true(allocs > 600);
+    ro_freelists_clear(rt);
+    uint64_t base = stats(rt).bytes_in_use;
+    for (uint64_t nth = 1; nth <= allocs; nth++) {
+        ro_freelists_clear(rt);       /* so every object really allocates */
+        ro_mem_inject_failure(rt, nth);
+        int r = build_structure(rt);
+        if (r != 0) {
+            assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+            ro_err_clear(rt);
+        }
+        ro_mem_inject_failure(rt, 0);
+        ro_freelists_clear(rt);
+        assert_int_equal(stats(rt).bytes_in_use, base);
+    }
+}
+
+static void free_lists_are_bounded(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *fs[500];
+    for (int i = 0; i < 500; i++)
+        fs[i] = ro_float_from_double(rt, i);
+    for (int i = 0; i < 500; i++)
+        ro_decref(rt, fs[i]);
+    assert_int_equal(ro_freelists_clear(rt), RO_FREELIST_MAX);
+    assert_int_equal(ro_freelists_clear(rt), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(every_size_class_is_aligned_and_distinct, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(stats_count_exact_bytes_pools_and_arenas, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(large_blocks_come_from_malloc, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(realloc_keeps_contents_across_classes, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(new_pools_come_from_the_fullest_arena, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(injected_failure_is_an_error_not_a_crash, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(every_single_allocation_can_fail_cleanly, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(free_lists_are_bounded, test_rt_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("runtime/alloc", tests, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+/* test_containers.c - tuples and lists. */
+#include "testutil.h"
+
+#include <string.h>
+
+static void tuples_pack_index_and_compare(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *one = ro_int_from_i64(rt, 1), *s = ro_str_from_cstr(rt, "x");
+    ro_object *t = ro_tuple_pack(rt, 2, one, s);
+    ro_object *u = ro_tuple_pack(rt, 2, one, s);
+    assert_int_equal(ro_tuple_len(t), 2);
+    assert_ptr_equal(ro_tuple_get_item(rt, t, 1), s);
+    assert_null(ro_tuple_get_item(rt, t, 2));
+    assert_int_equal(ro_err_kind(rt), RO_E_INDEX);
+    ro_err_clear(rt);
+    assert_int_equal(ro_equal(rt, t, u), 1);
+    uint64_t h1, h2;
+    assert_int_equal(ro_hash(rt, t, &h1), 0);
+    assert_int_equal(ro_hash(rt, u, &h2), 0);
+    assert_true(h1 == h2);
+    ro_object *v = ro_tuple_pack(rt, 2, s, one);   /* order matters */
+    ro_hash(rt, v, &h2);
+    assert_true(h1 != h2);
+    assert_int_equal(ro_equal(rt, t, v), 0);
+    ro_object *l = ro_list_new(rt, 0);
+    ro_object *w = ro_tuple_pack(rt, 1, l);
+    assert_int_equal(ro_hash(rt, w, &h1), -1);     /* a list inside: unhashable */
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_decref(rt, t); ro_decref(rt, u); ro_decref(rt, v); ro_decref(rt, w); ro_decref(rt, l);
+    ro_decref(rt, one); ro_decref(rt, s);
+}
+
+static void lists_grow_pop_and_replace(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *l = ro_list_new(rt, 0);
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(ro_list_append_steal(rt, l, ro_int_from_i64(rt, i)), 0);
+    assert_int_equal(ro_list_len(l), 100000);
+    for (int i = 0; i < 100000; i += 997)
+        assert_int_equal(ro_int_value(ro_list_get_item(rt, l, (size_t)i)), i);
+    assert_int_equal(ro_list_set_item(rt, l, 5, ro_str_from_cstr(rt, "five")), 0);
+    assert_string_equal(ro_str_utf8(ro_list_get_item(rt, l, 5)), "five");
+    ro_object *last = ro_list_pop(rt, l);
+    assert_int_equal(ro_int_value(last), 99999);
+    ro_decref(rt, last);
+    assert_int_equal(ro_list_len(l), 99999);
+    assert_null(ro_list_get_item(rt, l, 99999));
+    assert_int_equal(ro_err_kind(rt), RO_E_INDEX);
+    ro_err_clear(rt);
+    ro_object *notlist = ro_int_from_i64(rt, 9);
+    assert_int_equal(ro_list_append(rt, notlist, notlist), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_list_clear_items(rt, l);
+    assert_int_equal(ro_list_len(l), 0);
+    ro_object *e = ro_list_new(rt, 0);
+    assert_null(ro_list_pop(rt, e));
+    assert_int_equal(ro_err_kind(rt), RO_E_INDEX);
+    ro_err_clear(rt);
+    ro_decref(rt, l);
+    ro_decref(rt, e);
+}
+
+static void list_equality_is_element_wise(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
+    ro_list_append_steal(rt, a, ro_int_from_i64(rt, 1));
+    ro_list_append_steal(rt, b, ro_float_from_double(rt, 1.0));
+    assert_int_equal(ro_equal(rt, a, b), 1);
+    ro_list_append_steal(rt, b, ro_int_from_i64(rt, 2));
+    assert_int_equal(ro_equal(rt, a, b), 0);
+    uint64_t h;
+    assert_int_equal(ro_hash(rt, a, &h), -1);
+    assert_non_null(strstr(ro_err_msg(rt), "unhashable type: 'list'"));
+    ro_err_clear(rt);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tuples_pack_index_and_compare, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(lists_grow_pop_and_replace, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(list_equality_is_element_wise, test_rt_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("runtime/containers", tests, NULL, NULL);
+}

@@ -1,0 +1,136 @@
+/* test_dict.c - insertion-ordered dicts: a million keys, deletions, iteration. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void million_int_keys_with_deletions(void **state)
+{
+    ro_state *rt = RT(state);
+    enum { N = 1000000 };
+    ro_object *d = ro_dict_new(rt);
+    for (int64_t i = 0; i < N; i++) {
+        ro_object *k = ro_int_from_i64(rt, i * 7919);
+        assert_int_equal(ro_dict_set_steal(rt, d, k, ro_int_from_i64(rt, i)), 0);
+        ro_decref(rt, k);
+    }
+    assert_int_equal(ro_dict_len(d), N);
+    for (int64_t i = 0; i < N; i += 2) {       /* delete the even ones */
+        ro_object *k = ro_int_from_i64(rt, i * 7919);
+        assert_int_equal(ro_dict_del(rt, d, k), 0);
+        ro_decref(rt, k);
+    }
+    assert_int_equal(ro_dict_len(d), N / 2);
+    for (int64_t i = 0; i < N; i++) {
+        ro_object *k = ro_int_from_i64(rt, i * 7919);
+        ro_object *v = ro_dict_get(rt, d, k);
+        if (i % 2 == 0) {
+            assert_null(v);
+            assert_int_equal(ro_err_kind(rt), RO_OK);   /* absent is not an error */
+        } else {
+            assert_non_null(v);
+            assert_int_equal(ro_int_value(v), i);
+        }
+        ro_decref(rt, k);
+    }
+    /* Iteration follows insertion order, skipping the deleted. */
+    size_t pos = 0, seen = 0;
+    ro_object *k, *v;
+    int64_t expect = 1;
+    while (ro_dict_next(d, &pos, &k, &v)) {
+        assert_int_equal(ro_int_value(v), expect);
+        assert_int_equal(ro_int_value(k), expect * 7919);
+        expect += 2;
+        seen++;
+    }
+    assert_int_equal(seen, N / 2);
+    /* Re-inserting a deleted key puts it at the end. */
+    ro_object *k0 = ro_int_from_i64(rt, 0);
+    assert_int_equal(ro_dict_set(rt, d, k0, ro_none(rt)), 0);
+    pos = 0;
+    ro_object *lastk = NULL;
+    while (ro_dict_next(d, &pos, &k, &v))
+        lastk = k;
+    assert_ptr_equal(lastk, k0);
+    ro_decref(rt, k0);
+    ro_decref(rt, d);
+}
+
+static void str_keys_and_overwrites(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *d = ro_dict_new(rt);
+    for (int i = 0; i < 5000; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "user-%05d", i);
+        assert_int_equal(ro_dict_set_cstr_steal(rt, d, key, ro_int_from_i64(rt, i)), 0);
+    }
+    assert_int_equal(ro_dict_set_cstr_steal(rt, d, "user-00042", ro_str_from_cstr(rt, "new")), 0);
+    assert_int_equal(ro_dict_len(d), 5000);
+    assert_string_equal(ro_str_utf8(ro_dict_get_cstr(rt, d, "user-00042")), "new");
+    assert_int_equal(ro_int_value(ro_dict_get_cstr(rt, d, "user-04999")), 4999);
+    assert_null(ro_dict_get_cstr(rt, d, "user-5000"));
+    ro_object *k = ro_str_from_cstr(rt, "user-00007");
+    assert_int_equal(ro_int_value(ro_dict_get(rt, d, k)), 7);
+    ro_decref(rt, k);
+    ro_decref(rt, d);
+}
+
+static void unhashable_and_missing_keys_are_errors(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *d = ro_dict_new(rt), *l = ro_list_new(rt, 0);
+    assert_int_equal(ro_dict_set(rt, d, l, l), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    assert_null(ro_dict_get(rt, d, l));
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_object *k = ro_str_from_cstr(rt, "nope");
+    assert_int_equal(ro_dict_del(rt, d, k), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_KEY);
+    assert_non_null(strstr(ro_err_msg(rt), "'nope'"));
+    ro_err_clear(rt);
+    ro_decref(rt, k); ro_decref(rt, d); ro_decref(rt, l);
+}
+
+static void numeric_keys_unify_like_python(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *d = ro_dict_new(rt);
+    ro_object *one = ro_int_from_i64(rt, 1), *onef = ro_float_from_double(rt, 1.0);
+    ro_dict_set(rt, d, one, ro_none(rt));
+    ro_dict_set(rt, d, onef, ro_true(rt));       /* same key as 1 */
+    ro_dict_set(rt, d, ro_true(rt), ro_false(rt));  /* True == 1 too */
+    assert_int_equal(ro_dict_len(d), 1);
+    assert_ptr_equal(ro_dict_get(rt, d, one), ro_false(rt));
+    ro_decref(rt, one); ro_decref(rt, onef); ro_decref(rt, d);
+}
+
+static void dict_equality_ignores_order(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_dict_new(rt), *b = ro_dict_new(rt);
+    ro_dict_set_cstr_steal(rt, a, "x", ro_int_from_i64(rt, 1));
+    ro_dict_set_cstr_steal(rt, a, "y", ro_int_from_i64(rt, 2));
+    ro_dict_set_cstr_steal(rt, b, "y", ro_int_from_i64(rt, 2));
+    ro_dict_set_cstr_steal(rt, b, "x", ro_int_from_i64(rt, 1));
+    assert_int_equal(ro_equal(rt, a, b), 1);
+    ro_dict_set_cstr_steal(rt, b, "x", ro_int_from_i64(rt, 3));
+    assert_int_equal(ro_equal(rt, a, b), 0);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(million_int_keys_with_deletions, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(str_keys_and_overwrites, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(unhashable_and_missing_keys_are_errors, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(numeric_keys_unify_like_python, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(dict_equality_ignores_order, test_rt_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("runtime/dict", tests, NULL, NULL);
+}

@@ -1,0 +1,166 @@
+/* test_str.c - UTF-8 strings: validation, lengths, hashing, interning. */
+#include "testutil.h"
+#include "ro_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void valid_utf8_counts_code_points(void **state)
+{
+    ro_state *rt = RT(state);
+    static const struct { const char *s; size_t bytes, cps; } cases[] = {
+        {"", 0, 0}, {"abc", 3, 3}, {"caf\xc3\xa9", 5, 4}, {"\xe2\x82\xac", 3, 1},
+        {"\xf0\x9d\x84\x9e", 4, 1}, {"a\xf4\x8f\xbf\xbfz", 6, 3}, {"\xed\x9f\xbf", 3, 1},
+        {"0123456789abcdef\xc3\xa9", 18, 17},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ro_object *s = ro_str_from_utf8(rt, cases[i].s, cases[i].bytes);
+        assert_non_null(s);
+        assert_int_equal(ro_str_nbytes(s), cases[i].bytes);
+        assert_int_equal(ro_str_len(s), cases[i].cps);
+        assert_memory_equal(ro_str_utf8(s), cases[i].s, cases[i].bytes);
+        ro_decref(rt, s);
+    }
+}
+
+static void invalid_utf8_is_an_error_naming_the_offset(void **state)
+{
+    ro_state *rt = RT(state);
+    static const struct { const char *s; size_t n; const char *where; } cases[] = {
+        {"ab\x80", 3, "byte 2"},               /* lone continuation */
+        {"\xc0\x80", 2, "byte 0"},             /* overlong NUL */
+        {"\xc1\xbf", 2, "byte 0"},             /* overlong */
+        {"x\xe0\x80\x80", 4, "byte 1"},        /* overlong 3-byte */
+        {"\xed\xa0\x80", 3, "byte 0"},         /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, "byte 0"},     /* past U+10FFFF */
+        {"\xf0\x80\x80\x80", 4, "byte 0"},     /* overlong 4-byte */
+        {"abc\xe2\x82", 5, "byte 3"},          /* truncated */
+        {"\xff", 1, "byte 0"},
+        {"\xc3\x28", 2, "byte 0"},             /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_null(ro_str_from_utf8(rt, cases[i].s, cases[i].n));
+        assert_int_equal(ro_err_kind(rt), RO_E_UNICODE);
+        assert_non_null(strstr(ro_err_msg(rt), cases[i].where));
+        ro_err_clear(rt);
+    }
+}
+
+/* Reference vector from the SipHash paper (appendix A): SipHash-2-4 with key
+ * 00..0f over the 15 bytes 00..0e, and over the empty message. */
+static void siphash_matches_the_reference_vectors(void **state)
+{
+    (void)state;
+    uint8_t msg[64];
+    for (int i = 0; i < 64; i++)
+        msg[i] = (uint8_t)i;
+    uint64_t k0 = 0x0706050403020100ull, k1 = 0x0f0e0d0c0b0a0908ull;
+    assert_true(ro_siphash(k0, k1, 2, 4, msg, 0) == 0x726fdb47dd0e0e31ull);
+    assert_true(ro_siphash(k0, k1, 2, 4, msg, 15) == 0xa129ca6149be45e5ull);
+}
+
+static void equal_strings_hash_alike_and_hash_is_cached(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_str_from_cstr(rt, "user_id"), *b = ro_str_from_format(rt, "user_%s", "id");
+    uint64_t ha, hb;
+    assert_int_equal(ro_hash(rt, a, &ha), 0);
+    assert_int_equal(ro_hash(rt, b, &hb), 0);
+    assert_true(ha == hb);
+    assert_true(((ro_str *)a)->s_state & RO_STR_HASHED);
+    assert_int_equal(ro_equal(rt, a, b), 1);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+}
+
+static void interned_equal_strings_are_one_object(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_str_from_cstr(rt, "events"), *b = ro_str_from_cstr(rt, "events");
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(ro_str_intern(rt, &a), 0);
+    assert_int_equal(ro_str_intern(rt, &b), 0);
+    assert_ptr_equal(a, b);
+    ro_object *c = ro_str_intern_cstr(rt, "events");
+    assert_ptr_equal(a, c);
+    assert_int_equal(ro_str_interned_count(rt), 1);
+    ro_object *n = ro_int_from_i64(rt, 3);
+    assert_int_equal(ro_str_intern(rt, &n), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    assert_int_equal(ro_str_intern_prune(rt), 0);   /* c still holds it */
+    ro_decref(rt, c);
+    assert_int_equal(ro_str_intern_prune(rt), 1);   /* only the table held it */
+    assert_int_equal(ro_str_interned_count(rt), 0);
+}
+
+static void intern_table_grows_and_prunes(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = test_bytes_in_use(rt);
+    ro_object *keep = NULL;
+    for (int i = 0; i < 10000; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "tag-%d", i);
+        ro_object *s = ro_str_intern_cstr(rt, buf);
+        assert_non_null(s);
+        if (i == 1234)
+            keep = s;
+        else
+            ro_decref(rt, s);
+    }
+    assert_int_equal(ro_str_interned_count(rt), 10000);
+    ro_object *again = ro_str_intern_cstr(rt, "tag-1234");
+    assert_ptr_equal(again, keep);
+    ro_decref(rt, again);
+    assert_int_equal(ro_str_intern_prune(rt), 9999);
+    assert_int_equal(ro_str_interned_count(rt), 1);
+    ro_decref(rt, keep);
+    assert_int_equal(ro_str_intern_prune(rt), 1);
+    assert_int_equal(test_bytes_in_use(rt), base);
+}
+
+static void compare_is_byte_order(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_str_from_cstr(rt, "ab"), *b = ro_str_from_cstr(rt, "abc");
+    ro_object *c = ro_str_from_cstr(rt, "\xc3\xa9"), *d = ro_str_from_cstr(rt, "z");
+    assert_true(ro_str_compare(a, b) < 0);
+    assert_true(ro_str_compare(b, a) > 0);
+    assert_true(ro_str_compare(d, c) < 0);    /* U+00E9 sorts after 'z' */
+    assert_int_equal(ro_str_compare(a, a), 0);
+    ro_decref(rt, a); ro_decref(rt, b); ro_decref(rt, c); ro_decref(rt, d);
+}
+
+static void bytes_hold_any_bytes(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *b = ro_bytes_from(rt, "\x00\xff\x80", 3);
+    assert_int_equal(ro_bytes_len(b), 3);
+    assert_memory_equal(ro_bytes_data(b), "\x00\xff\x80", 3);
+    ro_object *c = ro_bytes_from(rt, "\x00\xff\x80", 3);
+    assert_int_equal(ro_equal(rt, b, c), 1);
+    uint64_t h1, h2;
+    ro_hash(rt, b, &h1);
+    ro_hash(rt, c, &h2);
+    assert_true(h1 == h2);
+    ro_decref(rt, b);
+    ro_decref(rt, c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(valid_utf8_counts_code_points, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(invalid_utf8_is_an_error_naming_the_offset, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test(siphash_matches_the_reference_vectors),
+        cmocka_unit_test_setup_teardown(equal_strings_hash_alike_and_hash_is_cached, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(interned_equal_strings_are_one_object, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(intern_table_grows_and_prunes, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(compare_is_byte_order, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(bytes_hold_any_bytes, test_rt_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("runtime/str", tests, NULL, NULL);
+}
