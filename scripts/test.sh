@@ -1,6 +1,6 @@
 #!/bin/bash
-# test.sh - the second command: the whole test suite, plain build and
-# AddressSanitizer + UndefinedBehaviorSanitizer build, each with -Werror.
+# test.sh - the second command: the whole test suite in three builds, each with
+# -Werror: plain, AddressSanitizer + UndefinedBehaviorSanitizer, valgrind memcheck.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -18,6 +18,8 @@ run_suite() {   # run_suite NAME CMAKE-ARGS...
 
 run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
+# Every unit test again under valgrind memcheck (pool blocks described with client requests).
+run_suite valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECLAIMD_VALGRIND=ON -DRECLAIMD_BENCH=OFF
 
 if [ $status -ne 0 ]; then
   echo "test.sh: FAILED"

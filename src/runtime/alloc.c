@@ -296,6 +296,7 @@ static inline bool inject_fail(ro_mem *m)
 {
     if (RO_UNLIKELY(m->inject_countdown != 0) && --m->inject_countdown == 0) {
         m->st.alloc_failures_total++;
+        m->inject_fired = true;
         return true;
     }
     return false;
@@ -318,13 +319,13 @@ void *ro_mem_alloc_slow(ro_state *rt, size_t n)
         if (RO_LIKELY(p != NULL)) {
             b = p->p_freeblock;
             if (b != NULL) {
-                UNPOISON(b, CLASS_BYTES(c));
+                RO_LINK_READABLE(b);
                 p->p_freeblock = *(uint8_t **)b;
             } else {
                 b = (uint8_t *)p + p->p_nextoffset;
                 p->p_nextoffset += (uint32_t)CLASS_BYTES(c);
-                UNPOISON(b, CLASS_BYTES(c));
             }
+            RO_BLOCK_TAKEN(b, CLASS_BYTES(c));
             p->p_nused++;
             if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
                 ro_pool_unlink_used(m, p);          /* now full */
@@ -334,7 +335,7 @@ void *ro_mem_alloc_slow(ro_state *rt, size_t n)
                 m->st.alloc_failures_total++;
                 return NULL;
             }
-            UNPOISON(b, CLASS_BYTES(c));
+            RO_BLOCK_TAKEN(b, CLASS_BYTES(c));
         }
         m->st.blocks_in_use++;
         ro_mem_account_alloc(m, n);
@@ -381,7 +382,7 @@ void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
     bool was_full = old == NULL && p->p_nextoffset > p->p_maxnextoffset;
     *(uint8_t **)ptr = old;
     p->p_freeblock = ptr;
-    POISON(ptr, CLASS_BYTES(c));
+    RO_BLOCK_FREED(ptr, CLASS_BYTES(c));
     m->st.blocks_in_use--;
     if (--p->p_nused == 0) {
         if (was_full)
@@ -425,9 +426,29 @@ void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)
     return q;
 }
 
-void ro_mem_inject_failure(ro_state *rt, uint64_t nth)
+void ro_mem_inject_failure(ro_state *rt, uint64_t nth, int retry_fails)
 {
     rt->mem.inject_countdown = nth;
+    rt->mem.inject_retry_fails = retry_fails != 0;
+    rt->mem.inject_fired = false;
+}
+
+/* A failed object allocation gets one full collection and one retry, as in
+ * Lua: cycles waiting for the next automatic collection may hold the memory.
+ * Never from inside a collection. */
+void *ro_mem_alloc_emergency(ro_state *rt, size_t n)
+{
+    ro_mem *m = &rt->mem;
+    bool injected = m->inject_fired;
+    m->inject_fired = false;
+    void *p = NULL;
+    if (!rt->gc_collecting && !(injected && m->inject_retry_fails)) {
+        ro_gc_collect_reason(rt, RO_GC_NGENS - 1, RO_GC_REASON_EMERGENCY, NULL);
+        p = ro_mem_alloc_nomsg(rt, n);
+    }
+    if (p == NULL)
+        return ro_err_nomem(rt, n);
+    return p;
 }
 
 void ro_mem_get_stats(const ro_state *rt, ro_mem_stats *out)

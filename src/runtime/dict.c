@@ -347,5 +347,6 @@ ro_object *ro_dict_new(ro_state *rt)
     d->d_entries = NULL;
     d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
     ro_gc_track(rt, o);
+    ro_gc_after_alloc(rt);
     return o;
 }

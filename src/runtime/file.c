@@ -209,6 +209,7 @@ ro_object *ro_file_open_at(ro_state *rt, int dirfd, const char *path, const char
     f->f_opened_real_ns = ro_realtime_ns();
     registry_add(rt, f);
     ro_gc_track(rt, RO_OBJ(f));
+    ro_gc_after_alloc(rt);
     return RO_OBJ(f);
 }
 

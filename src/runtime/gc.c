@@ -1,15 +1,90 @@
-/* gc.c - tracking containers in generations (the collector itself: collect.c). */
+/* gc.c - generational cycle collector: tracking, thresholds, the gc_refs algorithm. */
 #include "ro_internal.h"
 
-/* Default thresholds, as CPython's: generation 0 collects when allocations
- * minus deallocations of containers exceed 700; generation 1 after 10
- * collections of generation 0; generation 2 after 10 of generation 1. */
+/*
+ * Tracked containers live on the circular lists gens[0..2]. A collection of
+ * generation g merges the younger lists into gens[g] ("young") and then:
+ *
+ *  1. update_refs:   gc_refs = ob_refcnt and COLLECTING for each object in young.
+ *  2. subtract_refs: for each object, every reference it holds to another
+ *                    COLLECTING object decrements that object's gc_refs.
+ *                    Now gc_refs counts only references from outside young.
+ *  3. move_unreachable: scan young in order; an object with gc_refs > 0 is
+ *                    reachable, and its referents get gc_refs >= 1 (and are
+ *                    moved back from the unreachable list if they were put
+ *                    there); an object still at 0 moves, tentatively, to the
+ *                    unreachable list.
+ *     Loop invariant: everything before the scan position in young is
+ *     reachable; everything on `unreachable` has gc_refs == 0 and has not
+ *     been found referenced by a reachable object yet.
+ *  4. Survivors move to the next older generation.
+ *  5. Finalizers run once per unreachable object (RO_GCF_FINALIZED). If any
+ *     ran, steps 1-3 are repeated on the unreachable set: whatever a finalizer
+ *     made reachable from outside (resurrected) goes back to the old generation.
+ *  6. tp_clear on each object still unreachable breaks the cycles; reference
+ *     counting frees them. Objects still alive after their clear are
+ *     uncollectable: they go to the garbage list (which keeps them alive).
+ *
+ * gc_refs states: outside a collection 0; during one, ob_refcnt minus internal
+ * references (>= 0), then 1 once known reachable.
+ */
+
 static const uint32_t default_threshold[RO_GC_NGENS] = {700, 10, 10};
+
+/* --------------------------------------------------------- list helpers */
 
 static void list_init(ro_gchead *h)
 {
     h->gc_next = h->gc_prev = h;
 }
+
+static bool list_empty(const ro_gchead *h)
+{
+    return h->gc_next == h;
+}
+
+static void list_append(ro_gchead *g, ro_gchead *h)
+{
+    g->gc_next = h;
+    g->gc_prev = h->gc_prev;
+    h->gc_prev->gc_next = g;
+    h->gc_prev = g;
+}
+
+static void list_remove(ro_gchead *g)
+{
+    g->gc_prev->gc_next = g->gc_next;
+    g->gc_next->gc_prev = g->gc_prev;
+}
+
+static void list_move(ro_gchead *g, ro_gchead *to)
+{
+    list_remove(g);
+    list_append(g, to);
+}
+
+/* Append every element of from to to; from becomes empty. */
+static void list_merge(ro_gchead *from, ro_gchead *to)
+{
+    if (list_empty(from))
+        return;
+    ro_gchead *first = from->gc_next, *last = from->gc_prev, *tail = to->gc_prev;
+    tail->gc_next = first;
+    first->gc_prev = tail;
+    last->gc_next = to;
+    to->gc_prev = last;
+    list_init(from);
+}
+
+static uint64_t list_size(const ro_gchead *h)
+{
+    uint64_t n = 0;
+    for (const ro_gchead *g = h->gc_next; g != h; g = g->gc_next)
+        n++;
+    return n;
+}
+
+/* ------------------------------------------------------------ tracking */
 
 void ro_gc_init(ro_state *rt)
 {
@@ -18,6 +93,7 @@ void ro_gc_init(ro_state *rt)
         rt->gens[i].count = 0;
         rt->gens[i].threshold = default_threshold[i];
     }
+    rt->gc_enabled = true;
 }
 
 void ro_gc_track(ro_state *rt, ro_object *o)
@@ -25,11 +101,7 @@ void ro_gc_track(ro_state *rt, ro_object *o)
     ro_gchead *g = RO_GC_HEAD(o);
     if (g->gc_next != NULL)
         return;
-    ro_gchead *h = &rt->gens[0].head;
-    g->gc_next = h;
-    g->gc_prev = h->gc_prev;
-    h->gc_prev->gc_next = g;
-    h->gc_prev = g;
+    list_append(g, &rt->gens[0].head);
     rt->gc_tracked++;
 }
 
@@ -38,8 +110,339 @@ void ro_gc_untrack(ro_state *rt, ro_object *o)
     ro_gchead *g = RO_GC_HEAD(o);
     if (g->gc_next == NULL)
         return;
-    g->gc_prev->gc_next = g->gc_next;
-    g->gc_next->gc_prev = g->gc_prev;
+    list_remove(g);
     g->gc_next = g->gc_prev = NULL;
+    g->gc_flags &= RO_GCF_FINALIZED;
     rt->gc_tracked--;
+}
+
+int ro_gc_is_tracked(const ro_object *o)
+{
+    return (o->ob_type->tp_flags & RO_TPFLAG_GC) && RO_GC_HEAD(o)->gc_next != NULL;
+}
+
+static void collect_generations(ro_state *rt);
+
+void ro_gc_after_alloc(ro_state *rt)
+{
+    ro_gcgen *g0 = &rt->gens[0];
+    g0->count++;
+    if (g0->count > g0->threshold && g0->threshold != 0 && rt->gc_enabled && !rt->gc_collecting)
+        collect_generations(rt);
+}
+
+/* ------------------------------------------------------ the algorithm */
+
+static bool collecting(const ro_object *o)
+{
+    return (o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING);
+}
+
+static void update_refs(ro_gchead *young)
+{
+    for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
+        g->gc_refs = RO_GC_OBJ(g)->ob_refcnt;
+        g->gc_flags = (g->gc_flags & RO_GCF_FINALIZED) | RO_GCF_COLLECTING;
+    }
+}
+
+static int visit_decref(ro_object *o, void *arg)
+{
+    (void)arg;
+    if (collecting(o)) {
+        ro_gchead *g = RO_GC_HEAD(o);
+        assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
+        g->gc_refs--;
+    }
+    return 0;
+}
+
+static void subtract_refs(ro_gchead *young)
+{
+    for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
+        ro_object *o = RO_GC_OBJ(g);
+        o->ob_type->tp_traverse(o, visit_decref, NULL);
+    }
+}
+
+static int visit_reachable(ro_object *o, void *arg)
+{
+    if (!collecting(o))
+        return 0;
+    ro_gchead *young = arg, *g = RO_GC_HEAD(o);
+    if (g->gc_flags & RO_GCF_UNREACHABLE) {
+        /* Scanned already and found at 0, but something reachable holds it:
+         * back to young, behind the scan position, to be scanned again. */
+        g->gc_flags &= ~RO_GCF_UNREACHABLE;
+        list_move(g, young);
+        g->gc_refs = 1;
+    } else if (g->gc_refs == 0) {
+        g->gc_refs = 1;          /* ahead of the scan: will be seen as reachable */
+    }
+    return 0;
+}
+
+static void move_unreachable(ro_gchead *young, ro_gchead *unreachable)
+{
+    ro_gchead *g = young->gc_next;
+    while (g != young) {
+        ro_gchead *next;
+        if (g->gc_refs > 0) {
+            ro_object *o = RO_GC_OBJ(g);
+            o->ob_type->tp_traverse(o, visit_reachable, young);
+            next = g->gc_next;
+        } else {
+            next = g->gc_next;
+            g->gc_flags |= RO_GCF_UNREACHABLE;
+            list_move(g, unreachable);
+        }
+        g = next;
+    }
+}
+
+/* Steps 1-3 on base: base keeps the reachable, unreachable gets the rest. */
+static void deduce_unreachable(ro_gchead *base, ro_gchead *unreachable)
+{
+    update_refs(base);
+    subtract_refs(base);
+    move_unreachable(base, unreachable);
+}
+
+static void clear_collecting(ro_gchead *h)
+{
+    for (ro_gchead *g = h->gc_next; g != h; g = g->gc_next) {
+        g->gc_flags &= RO_GCF_FINALIZED;
+        g->gc_refs = 0;
+    }
+}
+
+/* Run each pending finalizer once. Objects move to `seen` as they are
+ * handled, so a finalizer that frees objects cannot derail the walk. */
+static uint64_t finalize_garbage(ro_state *rt, ro_gchead *unreachable)
+{
+    ro_gchead seen;
+    uint64_t n = 0;
+    list_init(&seen);
+    while (!list_empty(unreachable)) {
+        ro_gchead *g = unreachable->gc_next;
+        list_move(g, &seen);
+        ro_object *o = RO_GC_OBJ(g);
+        ro_finalize_fn fin = o->ob_type->tp_finalize;
+        if (fin == NULL || (g->gc_flags & RO_GCF_FINALIZED))
+            continue;
+        g->gc_flags |= RO_GCF_FINALIZED;
+        ro_incref(o);
+        fin(rt, o);
+        ro_decref(rt, o);
+        n++;
+    }
+    list_merge(&seen, unreachable);
+    return n;
+}
+
+static int garbage_append(ro_state *rt, ro_object *o)
+{
+    if (rt->gc_garbage == NULL) {
+        rt->gc_garbage = ro_list_new(rt, 0);
+        if (rt->gc_garbage == NULL)
+            return -1;
+    }
+    return ro_list_append(rt, rt->gc_garbage, o);
+}
+
+/* Break the cycles with tp_clear. Returns how many objects could not be
+ * freed: those move to `old`, kept alive by the garbage list. */
+static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *old)
+{
+    uint64_t uncollectable = 0;
+    while (!list_empty(unreachable)) {
+        ro_gchead *g = unreachable->gc_next;
+        ro_object *o = RO_GC_OBJ(g);
+        g->gc_flags &= RO_GCF_FINALIZED;   /* no longer being collected */
+        g->gc_refs = 0;
+        ro_clear_fn clear = o->ob_type->tp_clear;
+        ro_incref(o);
+        if (clear != NULL)
+            clear(rt, o);
+        if (o->ob_refcnt > 1) {
+            /* Still referenced after its clear: either a later clear in this
+             * set frees it (then it leaves the list by itself), or nothing
+             * can. Park it on `old` and decide after the pass. */
+            list_move(g, old);
+            g->gc_flags |= RO_GCF_UNREACHABLE;
+        }
+        ro_decref(rt, o);
+    }
+    /* Objects parked above that are still alive and still marked could not
+     * be freed by clearing their whole set: report and keep them. */
+    ro_gchead *g = old->gc_next;
+    while (g != old) {
+        ro_gchead *next = g->gc_next;
+        if (g->gc_flags & RO_GCF_UNREACHABLE) {
+            g->gc_flags &= ~RO_GCF_UNREACHABLE;
+            uncollectable++;
+            if (garbage_append(rt, RO_GC_OBJ(g)) != 0)
+                ro_err_clear(rt);   /* still counted and kept tracked: not lost */
+        }
+        g = next;
+    }
+    return uncollectable;
+}
+
+int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *out)
+{
+    if (generation < 0 || generation >= RO_GC_NGENS) {
+        ro_err_set(rt, RO_E_VALUE, "generation must be 0..%d, not %d", RO_GC_NGENS - 1, generation);
+        return -1;
+    }
+    if (rt->gc_collecting) {
+        ro_err_set(rt, RO_E_RUNTIME, "collection requested while one is running");
+        return -1;
+    }
+    rt->gc_collecting = true;
+    int64_t t0 = ro_now_ns();
+    ro_gc_report r = {.generation = generation, .reason = reason};
+    uint64_t unmapped0 = rt->mem.st.arenas_unmapped_total;
+    uint64_t unclosed0 = rt->files_unclosed;
+
+    for (int i = 0; i < generation; i++)
+        list_merge(&rt->gens[i].head, &rt->gens[generation].head);
+    ro_gchead *young = &rt->gens[generation].head;
+    ro_gchead *old = generation + 1 < RO_GC_NGENS ? &rt->gens[generation + 1].head : young;
+    r.examined = list_size(young);
+
+    ro_gchead unreachable;
+    list_init(&unreachable);
+    deduce_unreachable(young, &unreachable);
+    clear_collecting(young);
+    if (generation == RO_GC_NGENS - 2)
+        rt->gc_long_lived_pending += list_size(young);
+    if (young != old) {
+        list_merge(young, old);
+    } else {
+        rt->gc_long_lived_pending = 0;
+        rt->gc_long_lived_total = list_size(young);
+    }
+
+    for (ro_gchead *g = unreachable.gc_next; g != &unreachable; g = g->gc_next)
+        g->gc_flags &= ~RO_GCF_UNREACHABLE;    /* keep COLLECTING for a second pass */
+    r.finalized = finalize_garbage(rt, &unreachable);
+    if (r.finalized != 0) {
+        /* A finalizer may have stored a reference to garbage somewhere live. */
+        ro_gchead still;
+        list_init(&still);
+        clear_collecting(&unreachable);
+        deduce_unreachable(&unreachable, &still);
+        clear_collecting(&unreachable);
+        r.resurrected = list_size(&unreachable);
+        list_merge(&unreachable, old);
+        list_merge(&still, &unreachable);
+        for (ro_gchead *g = unreachable.gc_next; g != &unreachable; g = g->gc_next)
+            g->gc_flags &= ~RO_GCF_UNREACHABLE;
+    }
+    r.files_closed = rt->files_unclosed - unclosed0;
+    uint64_t doomed = list_size(&unreachable);
+    r.uncollectable = delete_garbage(rt, &unreachable, old);
+    r.collected = doomed - r.uncollectable;
+
+    /* Counters: this generation starts over, the next one saw a collection. */
+    for (int i = 0; i <= generation; i++)
+        rt->gens[i].count = 0;
+    if (generation + 1 < RO_GC_NGENS)
+        rt->gens[generation + 1].count++;
+
+    if (generation == RO_GC_NGENS - 1) {
+        r.freelist_freed = ro_freelists_clear(rt);
+        r.interned_dropped = ro_str_intern_prune(rt);
+        r.bytes_released = ro_mem_release(rt);
+        r.arenas_released = rt->mem.st.arenas_unmapped_total - unmapped0;
+    }
+    r.pause_ns = ro_now_ns() - t0;
+    ro_gc_genstats *st = &rt->gc_stats[generation];
+    st->collections++;
+    st->collected += r.collected;
+    st->uncollectable += r.uncollectable;
+    st->pause_ns_total += r.pause_ns;
+    rt->gc_collecting = false;
+    if (out != NULL)
+        *out = r;
+    if (rt->gc_callback != NULL)
+        rt->gc_callback(rt->gc_callback_ud, &r);
+    return (int64_t)r.collected;
+}
+
+int64_t ro_gc_collect(ro_state *rt, int generation, ro_gc_report *report)
+{
+    return ro_gc_collect_reason(rt, generation, RO_GC_REASON_EXPLICIT, report);
+}
+
+/* Collect the oldest generation whose counter passed its threshold. A full
+ * collection also waits until the objects promoted since the last one are a
+ * quarter of those that survived it, so a growing heap is not rescanned in
+ * full at every step (quadratic), as in CPython. */
+static void collect_generations(ro_state *rt)
+{
+    for (int i = RO_GC_NGENS - 1; i >= 0; i--) {
+        if (rt->gens[i].count > rt->gens[i].threshold) {
+            if (i == RO_GC_NGENS - 1 && rt->gc_long_lived_pending < rt->gc_long_lived_total / 4)
+                continue;
+            ro_gc_collect_reason(rt, i, RO_GC_REASON_AUTO, NULL);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- control */
+
+void ro_gc_enable(ro_state *rt) { rt->gc_enabled = true; }
+void ro_gc_disable(ro_state *rt) { rt->gc_enabled = false; }
+int ro_gc_is_enabled(const ro_state *rt) { return rt->gc_enabled; }
+
+void ro_gc_set_threshold(ro_state *rt, uint32_t t0, uint32_t t1, uint32_t t2)
+{
+    rt->gens[0].threshold = t0;
+    rt->gens[1].threshold = t1;
+    rt->gens[2].threshold = t2;
+}
+
+uint32_t ro_gc_get_threshold(const ro_state *rt, int generation)
+{
+    return generation >= 0 && generation < RO_GC_NGENS ? rt->gens[generation].threshold : 0;
+}
+
+uint64_t ro_gc_get_count(const ro_state *rt, int generation)
+{
+    return generation >= 0 && generation < RO_GC_NGENS ? rt->gens[generation].count : 0;
+}
+
+uint64_t ro_gc_generation_size(const ro_state *rt, int generation)
+{
+    return generation >= 0 && generation < RO_GC_NGENS ? list_size(&rt->gens[generation].head) : 0;
+}
+
+uint64_t ro_gc_tracked(const ro_state *rt)
+{
+    return rt->gc_tracked;
+}
+
+void ro_gc_get_stats(const ro_state *rt, int generation, ro_gc_genstats *out)
+{
+    static const ro_gc_genstats zero;
+    *out = generation >= 0 && generation < RO_GC_NGENS ? rt->gc_stats[generation] : zero;
+}
+
+ro_object *ro_gc_garbage(ro_state *rt)
+{
+    if (rt->gc_garbage == NULL) {
+        rt->gc_garbage = ro_list_new(rt, 0);
+        if (rt->gc_garbage == NULL)
+            return NULL;
+    }
+    return rt->gc_garbage;
+}
+
+void ro_gc_set_callback(ro_state *rt, ro_gc_callback fn, void *ud)
+{
+    rt->gc_callback = fn;
+    rt->gc_callback_ud = ud;
 }

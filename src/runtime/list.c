@@ -120,6 +120,7 @@ ro_object *ro_list_new(ro_state *rt, size_t hint)
         return NULL;
     }
     ro_gc_track(rt, o);
+    ro_gc_after_alloc(rt);
     return o;
 }
 

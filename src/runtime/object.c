@@ -37,8 +37,10 @@ ro_object *ro_object_new(ro_state *rt, ro_type *type, size_t nitems)
     memset((uint8_t *)o + sizeof(ro_object), 0, size - sizeof(ro_object));
     if (type->tp_flags & RO_TPFLAG_VAR)
         RO_SIZE(o) = nitems;
-    if (gc)
+    if (gc) {
         ro_gc_track(rt, o);
+        ro_gc_after_alloc(rt);
+    }
     return o;
 }
 
@@ -53,6 +55,8 @@ void ro_dealloc(ro_state *rt, ro_object *o)
         t->tp_dealloc(rt, o);
         return;
     }
+    if (rt->gens[0].count > 0)
+        rt->gens[0].count--;        /* allocations minus deallocations */
     if (rt->dealloc_depth >= RO_DEALLOC_DEPTH_MAX) {
         ro_gc_untrack(rt, o);
         ro_gchead *g = RO_GC_HEAD(o);

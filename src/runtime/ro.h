@@ -532,8 +532,78 @@ uint64_t ro_mem_release(ro_state *rt);
 /* Tune lazy page release: once more than `bytes` of free pools are resident,
  * give their pages back (default 1 MiB; UINT64_MAX = only on ro_mem_release). */
 void ro_mem_set_release_threshold(ro_state *rt, uint64_t bytes);
-/* Testing: make the nth allocation from now fail (1 = the next one); 0 = off. */
-void ro_mem_inject_failure(ro_state *rt, uint64_t nth);
+/* Testing: make the nth allocation from now fail (1 = the next one); 0 = off.
+ * With retry_fails, the emergency collection's retry of an object allocation
+ * fails too (the caller sees RO_E_NOMEM); without, the retry may succeed. */
+void ro_mem_inject_failure(ro_state *rt, uint64_t nth, int retry_fails);
+
+/* ------------------------------------------------------ cycle collector
+ *
+ * Containers (types with RO_TPFLAG_GC) are tracked in three generations.
+ * Reference counting frees most objects; the collector frees cycles, using
+ * the gc_refs algorithm (copy counts, subtract references from inside the
+ * generation, keep what stays above zero and everything reachable from it).
+ * Finalizers run once per object before garbage is cleared; an object a
+ * finalizer resurrects survives. Objects whose cycle cannot be broken (their
+ * tp_clear leaves them alive) are uncollectable: kept alive in the list
+ * ro_gc_garbage() returns and counted, never freed twice, never lost.
+ */
+
+#define RO_GC_GENERATIONS 3
+
+/* What one collection did. */
+typedef struct ro_gc_report {
+    int generation;             /* collected this generation and all younger */
+    int reason;                 /* RO_GC_REASON_* */
+    uint64_t examined;          /* tracked objects looked at */
+    uint64_t collected;         /* unreachable objects freed */
+    uint64_t uncollectable;     /* unreachable objects that could not be freed */
+    uint64_t finalized;         /* finalizers run */
+    uint64_t resurrected;       /* unreachable objects a finalizer made reachable again */
+    uint64_t files_closed;      /* file objects in garbage closed by their finalizer */
+    uint64_t freelist_freed;    /* objects dropped from free lists (full collections) */
+    uint64_t interned_dropped;  /* interned strings only the table held (full collections) */
+    uint64_t bytes_released;    /* given back to the OS (full collections) */
+    uint64_t arenas_released;   /* arenas unmapped (full collections) */
+    int64_t pause_ns;
+} ro_gc_report;
+
+enum { RO_GC_REASON_AUTO = 0, RO_GC_REASON_EXPLICIT = 1, RO_GC_REASON_EMERGENCY = 2 };
+
+/* Totals per generation. */
+typedef struct ro_gc_genstats {
+    uint64_t collections;
+    uint64_t collected;
+    uint64_t uncollectable;
+    int64_t pause_ns_total;
+} ro_gc_genstats;
+
+/* Collect `generation` (0..2) and every younger one; 2 is a full collection,
+ * which also clears free lists, prunes the intern table and releases free
+ * pages and empty arenas. report may be NULL. Returns the number of objects
+ * collected, or -1 (bad generation, or a collection is already running). */
+int64_t ro_gc_collect(ro_state *rt, int generation, ro_gc_report *report);
+/* Automatic collection when allocations outrun the thresholds (on by default). */
+void ro_gc_enable(ro_state *rt);
+void ro_gc_disable(ro_state *rt);
+int ro_gc_is_enabled(const ro_state *rt);
+/* Thresholds, as CPython's gc.set_threshold (defaults 700, 10, 10). */
+void ro_gc_set_threshold(ro_state *rt, uint32_t t0, uint32_t t1, uint32_t t2);
+uint32_t ro_gc_get_threshold(const ro_state *rt, int generation);
+/* Counter that triggers the generation: allocations minus deallocations of
+ * containers for 0, collections of the younger generation for 1 and 2. */
+uint64_t ro_gc_get_count(const ro_state *rt, int generation);
+/* Objects tracked now, in one generation (walks the list) or all (counter). */
+uint64_t ro_gc_generation_size(const ro_state *rt, int generation);
+uint64_t ro_gc_tracked(const ro_state *rt);
+void ro_gc_get_stats(const ro_state *rt, int generation, ro_gc_genstats *out);
+/* Uncollectable objects found so far. Returns: borrowed (a list; may be empty). */
+ro_object *ro_gc_garbage(ro_state *rt);
+/* Called after every collection (to log and export it). */
+typedef void (*ro_gc_callback)(void *ud, const ro_gc_report *report);
+void ro_gc_set_callback(ro_state *rt, ro_gc_callback fn, void *ud);
+/* Is this container tracked by the collector? */
+int ro_gc_is_tracked(const ro_object *o);
 
 /* --------------------------------------------------------- free lists */
 

@@ -14,7 +14,9 @@ typedef struct ro_gchead {
     uint32_t gc_refs;
 } ro_gchead;
 
-#define RO_GCF_FINALIZED 1u   /* tp_finalize has run (it runs once per object) */
+#define RO_GCF_FINALIZED 1u     /* tp_finalize has run (it runs once per object) */
+#define RO_GCF_COLLECTING 2u    /* in the set being collected (gc_refs is meaningful) */
+#define RO_GCF_UNREACHABLE 4u   /* tentatively on the unreachable list */
 
 #define RO_GC_HEAD(o) ((ro_gchead *)(o) - 1)
 #define RO_GC_OBJ(g) ((ro_object *)((ro_gchead *)(g) + 1))

@@ -68,6 +68,8 @@ typedef struct ro_mem {
     uint64_t dirty_pools;                   /* free pools still resident, all arenas */
     uint64_t dirty_max;                     /* release pass when dirty_pools exceeds this */
     uint64_t inject_countdown;              /* fault injection; 0 = off */
+    bool inject_retry_fails;                /* the emergency retry fails too */
+    bool inject_fired;                      /* the last failure was injected */
     ro_mem_stats st;
 } ro_mem;
 
@@ -75,15 +77,33 @@ typedef struct ro_mem {
 #define RO_CLASS_BYTES(c) (((size_t)(c) + 1) << 4)
 #define RO_POOL_OF(p) ((ro_pool *)((uintptr_t)(p) & ~(uintptr_t)(RO_POOL_SIZE - 1)))
 
-/* Pool blocks are poisoned for AddressSanitizer while free, so a use after
- * free inside a pool is reported as it would be with malloc. */
+/* Pool blocks are made visible to the memory checkers, so a use after free
+ * or a leak inside a pool is reported as it would be with malloc:
+ *   RO_LINK_READABLE(b)  before the allocator reads a free block's link
+ *   RO_BLOCK_TAKEN(b, n) a block of class size n was handed out
+ *   RO_BLOCK_FREED(b, n) a block was given back (after its link was written)
+ * AddressSanitizer poisons free blocks; valgrind (RO_VALGRIND builds) treats
+ * blocks as malloc'd ones. */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define RO_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define RO_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define RO_LINK_READABLE(b) ASAN_UNPOISON_MEMORY_REGION((b), sizeof(void *))
+#define RO_BLOCK_TAKEN(b, n) ASAN_UNPOISON_MEMORY_REGION((b), (n))
+#define RO_BLOCK_FREED(b, n) ASAN_POISON_MEMORY_REGION((b), (n))
+#elif defined(RO_VALGRIND)
+#include <valgrind/memcheck.h>
+#define RO_POISON(p, n) ((void)(p), (void)(n))
+#define RO_UNPOISON(p, n) ((void)(p), (void)(n))
+#define RO_LINK_READABLE(b) VALGRIND_MAKE_MEM_DEFINED((b), sizeof(void *))
+#define RO_BLOCK_TAKEN(b, n) VALGRIND_MALLOCLIKE_BLOCK((b), (n), 0, 0)
+#define RO_BLOCK_FREED(b, n) VALGRIND_FREELIKE_BLOCK((b), 0)
 #else
 #define RO_POISON(p, n) ((void)(p), (void)(n))
 #define RO_UNPOISON(p, n) ((void)(p), (void)(n))
+#define RO_LINK_READABLE(b) ((void)(b))
+#define RO_BLOCK_TAKEN(b, n) ((void)(b), (void)(n))
+#define RO_BLOCK_FREED(b, n) ((void)(b), (void)(n))
 #endif
 
 int ro_mem_init(ro_state *rt);
@@ -142,6 +162,14 @@ struct ro_state {
     /* collector: generations of tracked containers */
     ro_gcgen gens[RO_GC_NGENS];
     uint64_t gc_tracked;
+    bool gc_enabled;
+    bool gc_collecting;
+    uint64_t gc_long_lived_total;     /* survivors of the last full collection */
+    uint64_t gc_long_lived_pending;   /* promoted to the oldest generation since */
+    ro_gc_genstats gc_stats[RO_GC_NGENS];
+    ro_object *gc_garbage;            /* list of uncollectable objects, or NULL */
+    ro_gc_callback gc_callback;
+    void *gc_callback_ud;
 
     /* deallocation of deep structures: objects past the depth limit wait here */
     uint32_t dealloc_depth;
@@ -189,6 +217,10 @@ static inline void ro_mem_account_alloc(ro_mem *m, size_t n)
         m->st.bytes_in_use_peak = m->st.bytes_in_use;
 }
 
+/* Emergency path of ro_object_alloc: one full collection, then one retry.
+ * Returns NULL with RO_E_NOMEM set when that fails too. */
+void *ro_mem_alloc_emergency(ro_state *rt, size_t n);
+
 /* New pools, large blocks and fault injection (alloc.c). */
 void *ro_mem_alloc_slow(ro_state *rt, size_t n);
 
@@ -201,13 +233,13 @@ static inline void *ro_mem_alloc_fast(ro_state *rt, size_t n)
         return ro_mem_alloc_slow(rt, n);
     uint8_t *b = p->p_freeblock;
     if (b != NULL) {
-        RO_UNPOISON(b, RO_CLASS_BYTES(c));
+        RO_LINK_READABLE(b);
         p->p_freeblock = *(uint8_t **)b;
     } else {
         b = (uint8_t *)p + p->p_nextoffset;
         p->p_nextoffset += (uint32_t)RO_CLASS_BYTES(c);
-        RO_UNPOISON(b, RO_CLASS_BYTES(c));
     }
+    RO_BLOCK_TAKEN(b, RO_CLASS_BYTES(c));
     p->p_nused++;
     if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
         ro_pool_unlink_used(m, p);          /* now full */
@@ -234,7 +266,7 @@ static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
     }
     *(uint8_t **)ptr = p->p_freeblock;
     p->p_freeblock = ptr;
-    RO_POISON(ptr, RO_CLASS_BYTES(RO_CLASS_OF(n)));
+    RO_BLOCK_FREED(ptr, RO_CLASS_BYTES(RO_CLASS_OF(n)));
     p->p_nused--;
     m->st.blocks_in_use--;
     m->st.bytes_in_use -= n;
@@ -248,8 +280,11 @@ static inline ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t siz
 {
     size_t total = size + (gc ? sizeof(ro_gchead) : 0);
     uint8_t *block = ro_mem_alloc_fast(rt, total);
-    if (RO_UNLIKELY(block == NULL))
-        return ro_err_nomem(rt, total);
+    if (RO_UNLIKELY(block == NULL)) {
+        block = ro_mem_alloc_emergency(rt, total);
+        if (block == NULL)
+            return NULL;
+    }
     ro_object *o;
     if (gc) {
         ro_gchead *g = (ro_gchead *)block;
@@ -325,7 +360,10 @@ struct ro_sbuf {
 void ro_gc_init(ro_state *rt);
 void ro_gc_track(ro_state *rt, ro_object *o);
 void ro_gc_untrack(ro_state *rt, ro_object *o);
-static inline bool ro_gc_is_tracked(const ro_object *o) { return RO_GC_HEAD(o)->gc_next != NULL; }
+/* A container was created (tracked): count it and collect when the
+ * generation 0 threshold is passed (gc.c). Call once the object is complete. */
+void ro_gc_after_alloc(ro_state *rt);
+int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *report);
 int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b);
 int ro_repr_str_into(ro_state *rt, const ro_object *s, ro_sbuf *b);
 

@@ -50,6 +50,10 @@ size_t ro_close(ro_state *rt)
 {
     if (rt == NULL)
         return 0;
+    /* Free what cycles hold (closing files in them), then what is left. */
+    ro_gc_collect(rt, RO_GC_NGENS - 1, NULL);
+    ro_err_clear(rt);
+    RO_CLEAR(rt, rt->gc_garbage);   /* uncollectable cycles stay: reported below */
     ro_files_fini(rt);
     ro_intern_fini(rt);
     ro_freelists_clear(rt);

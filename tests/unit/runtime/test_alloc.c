@@ -152,7 +152,7 @@ static void new_pools_come_from_the_fullest_arena(void **state)
 static void injected_failure_is_an_error_not_a_crash(void **state)
 {
     ro_state *rt = RT(state);
-    ro_mem_inject_failure(rt, 1);
+    ro_mem_inject_failure(rt, 1, 1);
     assert_null(ro_int_from_i64(rt, 100000));
     assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
     assert_non_null(strstr(ro_err_msg(rt), "out of memory"));
@@ -200,7 +200,7 @@ out:
 static void every_single_allocation_can_fail_cleanly(void **state)
 {
     ro_state *rt = RT(state);
-    ro_mem_inject_failure(rt, 0);
+    ro_mem_inject_failure(rt, 0, 0);
     ro_mem_stats st0 = stats(rt);
     assert_int_equal(build_structure(rt), 0);
     uint64_t allocs = stats(rt).allocs_total - st0.allocs_total;
@@ -209,13 +209,13 @@ static void every_single_allocation_can_fail_cleanly(void **state)
     uint64_t base = stats(rt).bytes_in_use;
     for (uint64_t nth = 1; nth <= allocs; nth++) {
         ro_freelists_clear(rt);       /* so every object really allocates */
-        ro_mem_inject_failure(rt, nth);
+        ro_mem_inject_failure(rt, nth, 1);
         int r = build_structure(rt);
         if (r != 0) {
             assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
             ro_err_clear(rt);
         }
-        ro_mem_inject_failure(rt, 0);
+        ro_mem_inject_failure(rt, 0, 0);
         ro_freelists_clear(rt);
         assert_int_equal(stats(rt).bytes_in_use, base);
     }

@@ -1,0 +1,405 @@
+/* test_gc.c - the cycle collector: cycles, finalizers, resurrection, generations. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A user-defined container with one reference and optional behaviours. */
+typedef struct node {
+    ro_object ob_base;
+    ro_object *next;
+    int resurrect;      /* finalizer appends the node to the holder list */
+    int stubborn;       /* tp_clear refuses to drop the reference */
+} node;
+
+static ro_object *holder;          /* where resurrecting finalizers put nodes */
+static int finalizer_runs;
+
+static int node_traverse(ro_object *o, ro_visit_fn visit, void *arg)
+{
+    RO_VISIT(((node *)o)->next, visit, arg);
+    return 0;
+}
+
+static void node_clear(ro_state *rt, ro_object *o)
+{
+    if (!((node *)o)->stubborn)
+        RO_CLEAR(rt, ((node *)o)->next);
+}
+
+static void node_finalize(ro_state *rt, ro_object *o)
+{
+    finalizer_runs++;
+    if (((node *)o)->resurrect)
+        ro_list_append(rt, holder, o);
+}
+
+static ro_type *node_type(ro_state *rt)
+{
+    ro_type_spec spec = {.name = "node", .basicsize = sizeof(node), .flags = RO_TPFLAG_GC,
+                         .traverse = node_traverse, .clear = node_clear, .finalize = node_finalize};
+    return ro_type_new(rt, &spec);
+}
+
+static ro_object *new_node(ro_state *rt, ro_type *t)
+{
+    return ro_object_new(rt, t, 0);
+}
+
+static void link_to(ro_state *rt, ro_object *from, ro_object *to)
+{
+    ro_incref(to);
+    ro_xdecref(rt, ((node *)from)->next);
+    ((node *)from)->next = to;
+}
+
+static int gc_setup(void **state)
+{
+    finalizer_runs = 0;
+    holder = NULL;
+    int r = test_rt_setup(state);
+    if (r == 0)
+        ro_gc_disable(RT(state));   /* tests collect explicitly unless they test automation */
+    return r;
+}
+
+static uint64_t base_bytes(ro_state *rt)
+{
+    ro_freelists_clear(rt);
+    return test_bytes_in_use(rt);
+}
+
+static void two_list_cycle_is_collected(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
+    ro_list_append(rt, a, b);
+    ro_list_append(rt, b, a);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    assert_true(base_bytes(rt) > base);          /* refcounting alone cannot free them */
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 0, &r), 2);
+    assert_int_equal(r.collected, 2);
+    assert_int_equal(r.examined, 2);
+    assert_int_equal(r.uncollectable, 0);
+    assert_int_equal(base_bytes(rt), base);
+}
+
+static void self_reference_is_collected(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *l = ro_list_new(rt, 0);
+    ro_list_append(rt, l, l);
+    ro_decref(rt, l);
+    assert_int_equal(ro_gc_collect(rt, 2, NULL), 1);
+}
+
+static void million_node_ring_is_collected(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    enum { N = 1000000 };
+    ro_object *first = ro_list_new(rt, 1), *prev = first;   /* our reference ends in the ring */
+    for (int i = 1; i < N; i++) {
+        ro_object *l = ro_list_new(rt, 1);
+        ro_list_append_steal(rt, prev, l);   /* prev -> l, prev's reference moves into prev */
+        prev = l;
+    }
+    ro_list_append_steal(rt, prev, first);   /* close the ring */
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 2, &r), N);
+    assert_int_equal(r.examined, N);
+    assert_int_equal(base_bytes(rt), base);
+}
+
+static void cycles_through_dicts_tuples_and_lists(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_object *d = ro_dict_new(rt), *l = ro_list_new(rt, 0);
+    ro_object *t = ro_tuple_pack(rt, 2, l, ro_none(rt));   /* t -> l */
+    ro_dict_set_cstr_steal(rt, d, "t", t);                 /* d -> t */
+    ro_list_append(rt, l, d);                              /* l -> d */
+    ro_list_append_steal(rt, l, ro_str_from_cstr(rt, "an atom inside"));
+    ro_decref(rt, d);
+    ro_decref(rt, l);
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 3);     /* atoms are not tracked: freed by refcount */
+    assert_int_equal(base_bytes(rt), base);
+}
+
+static void cycle_reachable_from_a_live_object_survives(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *live = ro_list_new(rt, 0);
+    ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
+    ro_list_append(rt, a, b);
+    ro_list_append(rt, b, a);
+    ro_list_append_steal(rt, live, a);
+    ro_decref(rt, b);
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 2, &r), 0);
+    assert_int_equal(r.examined, 3);
+    assert_int_equal(ro_list_len(live), 1);
+    ro_object *aa = ro_list_get_item(rt, live, 0);
+    assert_int_equal(ro_list_len(aa), 1);                /* still intact */
+    ro_list_clear_items(rt, live);                       /* now the cycle is garbage */
+    assert_int_equal(ro_gc_collect(rt, 2, &r), 2);
+    ro_decref(rt, live);
+}
+
+static void open_file_in_a_cycle_is_closed_and_counted(void **state)
+{
+    ro_state *rt = RT(state);
+    char path[] = "/tmp/ro-gc-file-XXXXXX";
+    int tmp = mkstemp(path);
+    close(tmp);
+    ro_object *batch = ro_list_new(rt, 0);
+    ro_object *f = ro_file_open(rt, path, "w", batch);   /* file -> batch (owner) */
+    ro_list_append(rt, batch, f);                        /* batch -> file */
+    int fd = ro_file_fileno(f);
+    ro_decref(rt, f);
+    ro_decref(rt, batch);
+    assert_int_equal(ro_file_open_count(rt), 1);         /* refcounting cannot close it */
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 2);
+    assert_int_equal(r.files_closed, 1);
+    assert_int_equal(r.finalized, 1);
+    assert_int_equal(ro_file_unclosed_count(rt), 1);
+    assert_int_equal(ro_file_open_count(rt), 0);
+    assert_true(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+    assert_non_null(strstr(CTX(state)->log.last, "unclosed file"));
+    unlink(path);
+}
+
+static void finalizer_resurrection_keeps_objects_alive(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_type *t = node_type(rt);
+    holder = ro_list_new(rt, 0);
+    ro_object *n1 = new_node(rt, t), *n2 = new_node(rt, t);
+    ((node *)n1)->resurrect = 1;
+    link_to(rt, n1, n2);
+    link_to(rt, n2, n1);
+    ro_decref(rt, n1);
+    ro_decref(rt, n2);
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.finalized, 2);
+    assert_int_equal(r.resurrected, 2);   /* n1 in holder, and n2 through n1 */
+    assert_int_equal(r.collected, 0);
+    assert_int_equal(ro_list_len(holder), 1);
+    assert_ptr_equal(((node *)ro_list_get_item(rt, holder, 0))->next, n2);
+    /* Dropped again: finalizers do not run twice, the cycle is freed. */
+    ro_list_clear_items(rt, holder);
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.finalized, 0);
+    assert_int_equal(r.collected, 2);
+    assert_int_equal(finalizer_runs, 2);
+    ro_decref(rt, holder);
+    ro_decref(rt, RO_OBJ(t));
+    assert_int_equal(base_bytes(rt), base);
+}
+
+static void uncollectable_objects_are_reported_and_kept(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_type *t = node_type(rt);
+    ro_object *n1 = new_node(rt, t), *n2 = new_node(rt, t);
+    ((node *)n1)->stubborn = ((node *)n2)->stubborn = 1;
+    link_to(rt, n1, n2);
+    link_to(rt, n2, n1);
+    ro_decref(rt, n1);
+    ro_decref(rt, n2);
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.uncollectable, 2);
+    assert_int_equal(r.collected, 0);
+    ro_object *garbage = ro_gc_garbage(rt);
+    assert_int_equal(ro_list_len(garbage), 2);
+    ro_gc_genstats st;
+    ro_gc_get_stats(rt, 2, &st);
+    assert_int_equal(st.uncollectable, 2);
+    /* The garbage list keeps them reachable: not found (or freed) twice. */
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.uncollectable, 0);
+    assert_int_equal(r.collected, 0);
+    /* An operator (here the test) breaks the cycle by hand. */
+    for (size_t i = 0; i < ro_list_len(garbage); i++)
+        ((node *)ro_list_get_item(rt, garbage, i))->stubborn = 0;
+    ro_list_clear_items(rt, garbage);
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 2);
+    ro_decref(rt, RO_OBJ(t));
+    ro_list_clear_items(rt, ro_gc_garbage(rt));
+    uint64_t now = base_bytes(rt);
+    assert_true(now >= base);   /* only the garbage list itself (a list object) remains */
+}
+
+static void survivors_are_promoted_one_generation(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *keep[10];
+    uint64_t g0 = ro_gc_generation_size(rt, 0), g1 = ro_gc_generation_size(rt, 1);
+    uint64_t g2 = ro_gc_generation_size(rt, 2);
+    for (int i = 0; i < 10; i++)
+        keep[i] = ro_list_new(rt, 0);
+    assert_int_equal(ro_gc_generation_size(rt, 0), g0 + 10);
+    ro_gc_collect(rt, 0, NULL);
+    assert_int_equal(ro_gc_generation_size(rt, 0), 0);
+    assert_int_equal(ro_gc_generation_size(rt, 1), g1 + g0 + 10);
+    ro_gc_collect(rt, 1, NULL);
+    assert_int_equal(ro_gc_generation_size(rt, 1), 0);
+    assert_int_equal(ro_gc_generation_size(rt, 2), g2 + g1 + g0 + 10);
+    assert_int_equal(ro_gc_get_count(rt, 2), 1);    /* one collection of generation 1 */
+    for (int i = 0; i < 10; i++)
+        ro_decref(rt, keep[i]);
+}
+
+static int collections_seen;
+static ro_gc_report last_report;
+
+static void on_collect(void *ud, const ro_gc_report *r)
+{
+    (void)ud;
+    collections_seen++;
+    last_report = *r;
+}
+
+static void thresholds_trigger_automatic_collections(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_gc_set_threshold(rt, 5, 10, 10);
+    ro_gc_set_callback(rt, on_collect, NULL);
+    collections_seen = 0;
+    ro_gc_enable(rt);
+    ro_object *keep[6];
+    uint64_t start = ro_gc_get_count(rt, 0);
+    int made = 0;
+    while (ro_gc_get_count(rt, 0) + 0 <= 5 && made < 6 && collections_seen == 0)
+        keep[made++] = ro_list_new(rt, 0);
+    assert_int_equal(collections_seen, 1);          /* the 6th container over 5 triggered it */
+    assert_int_equal(made, 6 - (int)start);
+    assert_int_equal(last_report.generation, 0);
+    assert_int_equal(last_report.reason, RO_GC_REASON_AUTO);
+    assert_int_equal(ro_gc_get_count(rt, 0), 0);
+    assert_int_equal(ro_gc_get_count(rt, 1), 1);
+    ro_gc_genstats st;
+    ro_gc_get_stats(rt, 0, &st);
+    assert_int_equal(st.collections, 1);
+    for (int i = 0; i < made; i++)
+        ro_decref(rt, keep[i]);
+    /* Deallocations count down generation 0. */
+    assert_int_equal(ro_gc_get_count(rt, 0), 0);
+    ro_gc_set_callback(rt, NULL, NULL);
+}
+
+static void disabling_stops_automatic_collection(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_gc_set_threshold(rt, 5, 10, 10);
+    ro_gc_set_callback(rt, on_collect, NULL);
+    collections_seen = 0;
+    ro_gc_disable(rt);
+    assert_false(ro_gc_is_enabled(rt));
+    ro_object *l = ro_list_new(rt, 0);
+    for (int i = 0; i < 100; i++)
+        ro_list_append_steal(rt, l, ro_list_new(rt, 0));
+    assert_int_equal(collections_seen, 0);
+    assert_int_equal(ro_gc_get_count(rt, 0), 101);
+    ro_gc_enable(rt);
+    ro_list_append_steal(rt, l, ro_dict_new(rt));
+    assert_int_equal(collections_seen, 1);
+    ro_decref(rt, l);
+    ro_gc_set_callback(rt, NULL, NULL);
+}
+
+static void full_collection_releases_caches_and_memory(void **state)
+{
+    ro_state *rt = RT(state);
+    for (int i = 0; i < 10; i++)
+        ro_decref(rt, ro_float_from_double(rt, i));   /* 10 floats parked on the free list */
+    ro_object *kept = ro_str_intern_cstr(rt, "kept");
+    for (int i = 0; i < 5; i++) {
+        ro_object *s = ro_str_from_format(rt, "dropped-%d", i);
+        ro_str_intern(rt, &s);
+        ro_decref(rt, s);
+    }
+    ro_object *big = ro_list_new(rt, 0);
+    for (int i = 0; i < 300000; i++)
+        ro_list_append_steal(rt, big, ro_float_from_double(rt, i));
+    ro_list_append(rt, big, big);     /* a cycle: only the collector frees it */
+    ro_decref(rt, big);
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 1);
+    assert_int_equal(r.interned_dropped, 5);
+    assert_true(r.freelist_freed >= 10);
+    assert_true(r.arenas_released >= 5);          /* 300k floats: about 9 MB of arenas */
+    assert_true(r.pause_ns > 0);
+    ro_mem_stats st;
+    ro_mem_get_stats(rt, &st);
+    assert_int_equal(st.pools_free_resident, 0);  /* no free page left resident */
+    assert_int_equal(ro_str_interned_count(rt), 1);
+    ro_decref(rt, kept);
+}
+
+static void failed_allocation_gets_one_emergency_collection(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_list_new(rt, 0);
+    ro_list_append(rt, a, a);
+    ro_decref(rt, a);                    /* a cycle waiting for a collection */
+    ro_gc_set_callback(rt, on_collect, NULL);
+    collections_seen = 0;
+    ro_mem_inject_failure(rt, 1, 0);     /* the next allocation fails, its retry may not */
+    ro_object *o = ro_int_from_i64(rt, 123456);
+    assert_non_null(o);
+    assert_int_equal(collections_seen, 1);
+    assert_int_equal(last_report.reason, RO_GC_REASON_EMERGENCY);
+    assert_int_equal(last_report.collected, 1);
+    ro_decref(rt, o);
+    ro_mem_inject_failure(rt, 1, 1);     /* now the retry fails too */
+    assert_null(ro_int_from_i64(rt, 123456));
+    assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+    ro_err_clear(rt);
+    ro_gc_set_callback(rt, NULL, NULL);
+}
+
+static void bad_generation_is_an_error(void **state)
+{
+    ro_state *rt = RT(state);
+    assert_int_equal(ro_gc_collect(rt, 3, NULL), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_VALUE);
+    ro_err_clear(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(two_list_cycle_is_collected, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(self_reference_is_collected, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(million_node_ring_is_collected, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(cycles_through_dicts_tuples_and_lists, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(cycle_reachable_from_a_live_object_survives, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(open_file_in_a_cycle_is_closed_and_counted, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(finalizer_resurrection_keeps_objects_alive, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(uncollectable_objects_are_reported_and_kept, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(survivors_are_promoted_one_generation, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(thresholds_trigger_automatic_collections, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(disabling_stops_automatic_collection, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(full_collection_releases_caches_and_memory, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(failed_allocation_gets_one_emergency_collection, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(bad_generation_is_an_error, gc_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("runtime/gc", tests, NULL, NULL);
+}
