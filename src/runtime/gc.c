@@ -25,8 +25,9 @@
  *     counting frees them. Objects still alive after their clear are
  *     uncollectable: they go to the garbage list (which keeps them alive).
  *
- * gc_refs states: outside a collection 0; during one, ob_refcnt minus internal
- * references (>= 0), then 1 once known reachable.
+ * gc_refs is meaningful only on COLLECTING objects: ob_refcnt minus internal
+ * references (>= 0), then >= 1 once known reachable. COLLECTING is cleared as
+ * soon as an object is scanned as reachable (step 3) or cleared (step 6).
  */
 
 static const uint32_t default_threshold[RO_GC_NGENS] = {700, 10, 10};
@@ -112,7 +113,7 @@ void ro_gc_untrack(ro_state *rt, ro_object *o)
         return;
     list_remove(g);
     g->gc_next = g->gc_prev = NULL;
-    g->gc_flags &= RO_GCF_FINALIZED;
+    g->gc_flags &= RO_GCF_FINALIZED;   /* epoch 0: re-initialised on its next collection */
     rt->gc_tracked--;
 }
 
@@ -138,12 +139,16 @@ static bool collecting(const ro_object *o)
     return (o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING);
 }
 
-static void update_refs(ro_gchead *young)
+/* Returns the number of objects in young. */
+static uint64_t update_refs(ro_gchead *young)
 {
+    uint64_t n = 0;
     for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
         g->gc_refs = RO_GC_OBJ(g)->ob_refcnt;
         g->gc_flags = (g->gc_flags & RO_GCF_FINALIZED) | RO_GCF_COLLECTING;
+        n++;
     }
+    return n;
 }
 
 static int visit_decref(ro_object *o, void *arg)
@@ -190,6 +195,9 @@ static void move_unreachable(ro_gchead *young, ro_gchead *unreachable)
         if (g->gc_refs > 0) {
             ro_object *o = RO_GC_OBJ(g);
             o->ob_type->tp_traverse(o, visit_reachable, young);
+            /* Known reachable and scanned: out of the collecting set, so
+             * later visits skip it and no separate pass clears the flag. */
+            g->gc_flags &= RO_GCF_FINALIZED;
             next = g->gc_next;
         } else {
             next = g->gc_next;
@@ -200,20 +208,63 @@ static void move_unreachable(ro_gchead *young, ro_gchead *unreachable)
     }
 }
 
-/* Steps 1-3 on base: base keeps the reachable, unreachable gets the rest. */
-static void deduce_unreachable(ro_gchead *base, ro_gchead *unreachable)
+/* Full collections: every tracked object is in the set, so membership is
+ * "tracked", and gc_refs can be initialised on first touch instead of in a
+ * separate pass (one memory pass fewer over the whole heap). An object's
+ * epoch bits say which full collection initialised it; 0 (never) and stale
+ * epochs both mean "not yet". Every live tracked object is touched by every
+ * full collection, so an epoch can only be stale by one, never by a wrap. */
+static inline void lazy_init(ro_gchead *g, uint32_t epoch)
 {
-    update_refs(base);
-    subtract_refs(base);
-    move_unreachable(base, unreachable);
+    if ((g->gc_flags >> RO_GCF_EPOCH_SHIFT) != epoch) {
+        g->gc_refs = RO_GC_OBJ(g)->ob_refcnt;
+        g->gc_flags = (g->gc_flags & RO_GCF_FINALIZED) | RO_GCF_COLLECTING | (epoch << RO_GCF_EPOCH_SHIFT);
+    }
 }
 
-static void clear_collecting(ro_gchead *h)
+static int visit_decref_full(ro_object *o, void *arg)
 {
-    for (ro_gchead *g = h->gc_next; g != h; g = g->gc_next) {
-        g->gc_flags &= RO_GCF_FINALIZED;
-        g->gc_refs = 0;
+    if (o->ob_type->tp_flags & RO_TPFLAG_GC) {
+        ro_gchead *g = RO_GC_HEAD(o);
+        if (g->gc_next == NULL)
+            return 0;                      /* not tracked: not in the set */
+        lazy_init(g, *(uint32_t *)arg);
+        assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
+        g->gc_refs--;
     }
+    return 0;
+}
+
+static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
+{
+    uint64_t n = 0;
+    for (ro_gchead *g = all->gc_next; g != all; g = g->gc_next, n++) {
+        lazy_init(g, epoch);
+        ro_object *o = RO_GC_OBJ(g);
+        o->ob_type->tp_traverse(o, visit_decref_full, &epoch);
+    }
+    return n;
+}
+
+/* Steps 1-3 on base: base keeps the reachable (no longer COLLECTING), the
+ * rest moves to unreachable (COLLECTING, and UNREACHABLE cleared here).
+ * Returns how many objects base held. */
+static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
+                                   uint32_t full_epoch)
+{
+    uint64_t n;
+    if (full_epoch != 0) {
+        n = subtract_refs_full(base, full_epoch);
+    } else {
+        n = update_refs(base);
+        subtract_refs(base);
+    }
+    move_unreachable(base, unreachable);
+    uint64_t u = 0;
+    for (ro_gchead *g = unreachable->gc_next; g != unreachable; g = g->gc_next, u++)
+        g->gc_flags &= ~RO_GCF_UNREACHABLE;
+    *n_unreachable = u;
+    return n;
 }
 
 /* Run each pending finalizer once. Objects move to `seen` as they are
@@ -309,39 +360,38 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
         list_merge(&rt->gens[i].head, &rt->gens[generation].head);
     ro_gchead *young = &rt->gens[generation].head;
     ro_gchead *old = generation + 1 < RO_GC_NGENS ? &rt->gens[generation + 1].head : young;
-    r.examined = list_size(young);
 
     ro_gchead unreachable;
+    uint64_t doomed;
     list_init(&unreachable);
-    deduce_unreachable(young, &unreachable);
-    clear_collecting(young);
-    if (generation == RO_GC_NGENS - 2)
-        rt->gc_long_lived_pending += list_size(young);
+    uint32_t epoch = 0;
+    if (generation == RO_GC_NGENS - 1) {
+        rt->gc_epoch = rt->gc_epoch + 1 < (1u << (32 - RO_GCF_EPOCH_SHIFT)) ? rt->gc_epoch + 1 : 1;
+        epoch = rt->gc_epoch;
+    }
+    r.examined = deduce_unreachable(young, &unreachable, &doomed, epoch);
+    uint64_t survivors = r.examined - doomed;
     if (young != old) {
         list_merge(young, old);
+        if (generation == RO_GC_NGENS - 2)
+            rt->gc_long_lived_pending += survivors;
     } else {
         rt->gc_long_lived_pending = 0;
-        rt->gc_long_lived_total = list_size(young);
+        rt->gc_long_lived_total = survivors;
     }
 
-    for (ro_gchead *g = unreachable.gc_next; g != &unreachable; g = g->gc_next)
-        g->gc_flags &= ~RO_GCF_UNREACHABLE;    /* keep COLLECTING for a second pass */
     r.finalized = finalize_garbage(rt, &unreachable);
     if (r.finalized != 0) {
-        /* A finalizer may have stored a reference to garbage somewhere live. */
+        /* A finalizer may have stored a reference to garbage somewhere live:
+         * run steps 1-3 again on the garbage; what is reachable now survives. */
         ro_gchead still;
         list_init(&still);
-        clear_collecting(&unreachable);
-        deduce_unreachable(&unreachable, &still);
-        clear_collecting(&unreachable);
-        r.resurrected = list_size(&unreachable);
+        uint64_t n = deduce_unreachable(&unreachable, &still, &doomed, 0);
+        r.resurrected = n - doomed;
         list_merge(&unreachable, old);
         list_merge(&still, &unreachable);
-        for (ro_gchead *g = unreachable.gc_next; g != &unreachable; g = g->gc_next)
-            g->gc_flags &= ~RO_GCF_UNREACHABLE;
     }
     r.files_closed = rt->files_unclosed - unclosed0;
-    uint64_t doomed = list_size(&unreachable);
     r.uncollectable = delete_garbage(rt, &unreachable, old);
     r.collected = doomed - r.uncollectable;
 

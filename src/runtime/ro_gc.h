@@ -17,6 +17,9 @@ typedef struct ro_gchead {
 #define RO_GCF_FINALIZED 1u     /* tp_finalize has run (it runs once per object) */
 #define RO_GCF_COLLECTING 2u    /* in the set being collected (gc_refs is meaningful) */
 #define RO_GCF_UNREACHABLE 4u   /* tentatively on the unreachable list */
+/* Bits 8..31: the full collection that last initialised gc_refs (see gc.c). */
+#define RO_GCF_EPOCH_SHIFT 8
+#define RO_GCF_LOW_MASK 0xffu
 
 #define RO_GC_HEAD(o) ((ro_gchead *)(o) - 1)
 #define RO_GC_OBJ(g) ((ro_object *)((ro_gchead *)(g) + 1))

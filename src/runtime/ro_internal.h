@@ -164,6 +164,7 @@ struct ro_state {
     uint64_t gc_tracked;
     bool gc_enabled;
     bool gc_collecting;
+    uint32_t gc_epoch;                /* full collections so far, 1..2^24-1, never 0 */
     uint64_t gc_long_lived_total;     /* survivors of the last full collection */
     uint64_t gc_long_lived_pending;   /* promoted to the oldest generation since */
     ro_gc_genstats gc_stats[RO_GC_NGENS];

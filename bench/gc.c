@@ -1,0 +1,109 @@
+/* gc.c - collector benchmark: freeing two-object cycles, pause over live containers; vs CPython. */
+#include "benchutil.h"
+#include "ro.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * usage: gc [--json] [--no-python]
+ * collect_1e5 / collect_1e6: N/2 pairs of lists referring to each other are
+ *   dropped, then one full collection frees them; figure = pause / N.
+ * live_pause_1e6: one full collection over 1e6 live (reachable) lists with
+ *   nothing to free. Automatic collection is off while building, as in the
+ *   CPython twin (gc.disable()).
+ */
+
+typedef struct gc_figures {
+    double collect_1e5_ns, collect_1e6_ns, live_pause_1e6_s;
+} gc_figures;
+
+static double cycles_ns_per_obj(long n)
+{
+    ro_state *rt = ro_open(NULL);
+    ro_gc_disable(rt);
+    for (long i = 0; i < n / 2; i++) {
+        ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
+        ro_list_append(rt, a, b);
+        ro_list_append(rt, b, a);
+        ro_decref(rt, a);
+        ro_decref(rt, b);
+    }
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    if (r.collected != (uint64_t)(n / 2) * 2) {
+        fprintf(stderr, "gc: expected %ld collected, got %llu\n", n, (unsigned long long)r.collected);
+        exit(1);
+    }
+    ro_close(rt);
+    return (double)r.pause_ns / (double)n;
+}
+
+static double live_pause_s(long n)
+{
+    ro_state *rt = ro_open(NULL);
+    ro_gc_disable(rt);
+    ro_object *keep = ro_list_new(rt, (size_t)n);
+    for (long i = 0; i < n; i++)
+        ro_list_append_steal(rt, keep, ro_list_new(rt, 0));
+    ro_gc_collect(rt, 2, NULL);          /* settle: everything in the oldest generation */
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    ro_decref(rt, keep);
+    ro_close(rt);
+    return (double)r.pause_ns / 1e9;
+}
+
+static const char PY_GC[] =
+    "import gc, json, time\n"
+    "gc.disable()\n"
+    "def cycles(n):\n"
+    "    for _ in range(n // 2):\n"
+    "        a = []; b = [a]; a.append(b)\n"
+    "    del a, b\n"
+    "    t = time.perf_counter(); c = gc.collect(); dt = time.perf_counter() - t\n"
+    "    assert c >= n, c\n"
+    "    return dt / n * 1e9\n"
+    "def live(n):\n"
+    "    keep = [[] for _ in range(n)]\n"
+    "    gc.collect()\n"
+    "    t = time.perf_counter(); gc.collect(); dt = time.perf_counter() - t\n"
+    "    return dt\n"
+    "print(json.dumps({'collect_1e5_ns_per_obj': cycles(100000), 'collect_1e6_ns_per_obj': cycles(1000000),\n"
+    "                  'live_pause_1e6_s': live(1000000)}))\n";
+
+int main(int argc, char **argv)
+{
+    if (bench_flag(argc, argv, "--help")) {
+        printf("usage: gc [--json] [--no-python]\n");
+        return 0;
+    }
+    gc_figures ro = {cycles_ns_per_obj(100000), cycles_ns_per_obj(1000000), live_pause_s(1000000)};
+    gc_figures py = {0, 0, 0};
+    char out[1024];
+    int have_py = !bench_flag(argc, argv, "--no-python") && bench_run_python(PY_GC, out, sizeof out) == 0 &&
+                  bench_json_number(out, "collect_1e5_ns_per_obj", &py.collect_1e5_ns) == 0 &&
+                  bench_json_number(out, "collect_1e6_ns_per_obj", &py.collect_1e6_ns) == 0 &&
+                  bench_json_number(out, "live_pause_1e6_s", &py.live_pause_1e6_s) == 0;
+    if (bench_flag(argc, argv, "--json")) {
+        printf("{\"collect_1e5_ns_per_obj\": %.2f, \"collect_1e6_ns_per_obj\": %.2f, \"live_pause_1e6_s\": %.6f",
+               ro.collect_1e5_ns, ro.collect_1e6_ns, ro.live_pause_1e6_s);
+        if (have_py)
+            printf(", \"py_collect_1e5_ns_per_obj\": %.2f, \"py_collect_1e6_ns_per_obj\": %.2f, "
+                   "\"py_live_pause_1e6_s\": %.6f",
+                   py.collect_1e5_ns, py.collect_1e6_ns, py.live_pause_1e6_s);
+        printf("}\n");
+        return 0;
+    }
+    printf("gc: full collections (automatic collection off while building)\n\n");
+    printf("%-40s %12s %12s %8s\n", "", "reclaimd", have_py ? "CPython" : "(no python3)", "ratio");
+    printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e5 objects in 2-cycles, per object",
+           ro.collect_1e5_ns, py.collect_1e5_ns, have_py ? py.collect_1e5_ns / ro.collect_1e5_ns : 0);
+    printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e6 objects in 2-cycles, per object",
+           ro.collect_1e6_ns, py.collect_1e6_ns, have_py ? py.collect_1e6_ns / ro.collect_1e6_ns : 0);
+    printf("%-40s %10.2fms %10.2fms %7.2fx\n", "pause over 1e6 live lists, nothing to free",
+           ro.live_pause_1e6_s * 1e3, py.live_pause_1e6_s * 1e3,
+           have_py ? py.live_pause_1e6_s / ro.live_pause_1e6_s : 0);
+    printf("\n(ratio = CPython / reclaimd: how many times faster reclaimd is)\n");
+    return 0;
+}
