@@ -44,6 +44,77 @@ static int run_ro(long long n, seed_result *r)
     return leaked == 0 ? 0 : -1;
 }
 
+/* The seed's three ways to drop the list, each from a fresh build in one
+ * runtime: RSS growth over the RSS before that build, in bytes. */
+typedef struct seed_ways {
+    int64_t drop, pop, collect;
+} seed_ways;
+
+static ro_object *build_list(ro_state *rt, long long n)
+{
+    ro_object *l = ro_list_new(rt, 0);
+    for (long long i = 0; i < n && l != NULL; i++)
+        if (ro_list_append_steal(rt, l, ro_int_from_i64(rt, 257 + i)) != 0)
+            return NULL;
+    return l;
+}
+
+static int run_ro_ways(long long n, seed_ways *w)
+{
+    ro_state *rt = ro_open(NULL);
+    if (rt == NULL)
+        return -1;
+    for (int way = 0; way < 3; way++) {
+        int64_t before = (int64_t)bench_rss_bytes();
+        ro_object *l = build_list(rt, n);
+        if (l == NULL)
+            return -1;
+        if (way == 1) {
+            while (ro_list_len(l) != 0)
+                ro_decref(rt, ro_list_pop(rt, l));
+        }
+        ro_decref(rt, l);
+        if (way == 2)
+            ro_gc_collect(rt, 2, NULL);
+        int64_t grew = (int64_t)bench_rss_bytes() - before;
+        *(way == 0 ? &w->drop : way == 1 ? &w->pop : &w->collect) = grew;
+    }
+    return ro_close(rt) == 0 ? 0 : -1;
+}
+
+static const char PY_WAYS[] =
+    "import gc, json, resource\n"
+    "N = %lld\n"
+    "PAGE = resource.getpagesize()\n"
+    "def rss():\n"
+    "    return int(open('/proc/self/statm').read().split()[1]) * PAGE\n"
+    "def build():\n"
+    "    return [i for i in range(257, 257 + N)]\n"
+    "b = rss(); l = build(); del l; drop = rss() - b\n"
+    "b = rss(); l = build()\n"
+    "while l:\n"
+    "    l.pop()\n"
+    "del l; pop = rss() - b\n"
+    "b = rss(); l = build(); del l; gc.collect(); col = rss() - b\n"
+    "print(json.dumps({'drop': drop, 'pop': pop, 'collect': col}))\n";
+
+static int run_py_ways(long long n, seed_ways *w)
+{
+    char script[sizeof PY_WAYS + 32], out[512];
+    double v;
+    snprintf(script, sizeof script, PY_WAYS, n);
+    if (bench_run_python(script, out, sizeof out) != 0)
+        return -1;
+    if (bench_json_number(out, "drop", &v))
+        return -1;
+    w->drop = (int64_t)v;
+    bench_json_number(out, "pop", &v);
+    w->pop = (int64_t)v;
+    bench_json_number(out, "collect", &v);
+    w->collect = (int64_t)v;
+    return 0;
+}
+
 static const char PY_SEED[] =
     "import json, resource, time\n"
     "N = %lld\n"
@@ -91,7 +162,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "seed: the reclaimd runtime run failed\n");
         return 1;
     }
-    int have_py = !bench_flag(argc, argv, "--no-python") && run_py(n, &py) == 0;
+    int no_py = bench_flag(argc, argv, "--no-python");
+    int have_py = !no_py && run_py(n, &py) == 0;
+    seed_ways ways_ro, ways_py;
+    if (run_ro_ways(n, &ways_ro) != 0) {
+        fprintf(stderr, "seed: the three-ways run failed\n");
+        return 1;
+    }
+    int have_py_ways = !no_py && run_py_ways(n, &ways_py) == 0;
     double mib = 1024.0 * 1024.0;
     if (json) {
         printf("{\"n\": %lld, \"build_s\": %.6f, \"free_s\": %.6f, \"peak_rss_bytes\": %llu, "
@@ -103,6 +181,13 @@ int main(int argc, char **argv)
                    "\"py_rss_before_bytes\": %llu, \"py_rss_after_free_bytes\": %llu",
                    py.build_s, py.free_s, (unsigned long long)py.peak_rss,
                    (unsigned long long)py.rss_before, (unsigned long long)py.rss_after_free);
+        printf(", \"rss_growth_drop_bytes\": %lld, \"rss_growth_pop_bytes\": %lld, "
+               "\"rss_growth_collect_bytes\": %lld",
+               (long long)ways_ro.drop, (long long)ways_ro.pop, (long long)ways_ro.collect);
+        if (have_py_ways)
+            printf(", \"py_rss_growth_drop_bytes\": %lld, \"py_rss_growth_pop_bytes\": %lld, "
+                   "\"py_rss_growth_collect_bytes\": %lld",
+                   (long long)ways_py.drop, (long long)ways_py.pop, (long long)ways_py.collect);
         printf("}\n");
         return 0;
     }
@@ -121,6 +206,13 @@ int main(int argc, char **argv)
     printf("%-28s %+11.2fMiB %+11.2fMiB\n", "after drop - before",
            ((double)ro.rss_after_free - (double)ro.rss_before) / mib,
            have_py ? ((double)py.rss_after_free - (double)py.rss_before) / mib : 0.0);
+    printf("\nthe seed's three ways to drop it: RSS growth over the RSS before each build\n");
+    printf("%-28s %+11.2fMiB %+11.2fMiB\n", "just drop", (double)ways_ro.drop / mib,
+           have_py_ways ? (double)ways_py.drop / mib : 0.0);
+    printf("%-28s %+11.2fMiB %+11.2fMiB\n", "drop element by element", (double)ways_ro.pop / mib,
+           have_py_ways ? (double)ways_py.pop / mib : 0.0);
+    printf("%-28s %+11.2fMiB %+11.2fMiB\n", "drop, then full collection", (double)ways_ro.collect / mib,
+           have_py_ways ? (double)ways_py.collect / mib : 0.0);
     printf("\n(time ratio = CPython / reclaimd, higher is better; RSS ratio = reclaimd / CPython, lower is better)\n");
     return 0;
 }

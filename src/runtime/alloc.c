@@ -181,6 +181,8 @@ static uint64_t arena_release(ro_mem *m, ro_arena *a, uint64_t mask)
     return released;
 }
 
+static void pool_free(ro_mem *m, ro_pool *p);
+
 /* One release pass: every resident free pool of every arena goes back. */
 static uint64_t release_pass(ro_mem *m)
 {
@@ -195,6 +197,14 @@ uint64_t ro_mem_release(ro_state *rt)
 {
     ro_mem *m = &rt->mem;
     uint64_t released = 0;
+    for (unsigned c = 0; c < RO_NCLASSES; c++) {
+        ro_pool *next;
+        for (ro_pool *p = m->used[c]; p != NULL; p = next) {
+            next = p->p_next;
+            if (p->p_nused == 0)
+                pool_free(m, p);    /* an idle pool kept against churn */
+        }
+    }
     ro_arena *next;
     for (ro_arena *a = m->all; a != NULL; a = next) {
         next = a->a_all_next;
@@ -384,14 +394,16 @@ void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
     p->p_freeblock = ptr;
     RO_BLOCK_FREED(ptr, CLASS_BYTES(c));
     m->st.blocks_in_use--;
-    if (--p->p_nused == 0) {
-        if (was_full)
-            used_push(m, p);    /* a one-block pool: keep the lists consistent */
-        pool_free(m, p);
-        return;
-    }
     if (was_full)
-        used_push(m, p);
+        used_push(m, p);        /* back to "used": it has a free block now */
+    if (--p->p_nused == 0) {
+        /* The class's only used pool stays, empty, on its list: alloc/free of
+         * one object in a loop must not hand the pool back and take it again
+         * every time (at most one idle pool per class; ro_mem_release frees it). */
+        if (m->used[c] == p && p->p_next == NULL)
+            return;
+        pool_free(m, p);
+    }
 }
 
 void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)

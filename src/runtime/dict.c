@@ -22,6 +22,19 @@
 #define USABLE(size) (((size) << 1) / 3)
 #define TABLE_BYTES(size) ((size) * sizeof(int32_t) + USABLE(size) * sizeof(ro_dict_entry))
 
+size_t ro_dict_min_table_bytes(void)
+{
+    return TABLE_BYTES(MIN_SIZE);
+}
+
+/* Smallest tables go to their free list: most dicts in a batch are small. */
+static void table_release(ro_state *rt, int32_t *index, size_t size)
+{
+    if (size == MIN_SIZE && ro_freelist_push(rt, RO_FL_DICTTABLE, index))
+        return;
+    ro_mem_free(rt, index, TABLE_BYTES(size));
+}
+
 /* Rebuild with a table big enough for `want` live entries, compacting. */
 static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
 {
@@ -33,7 +46,9 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
         }
         size <<= 1;
     }
-    int32_t *index = ro_mem_alloc(rt, TABLE_BYTES(size));
+    int32_t *index = size == MIN_SIZE ? ro_freelist_pop(rt, RO_FL_DICTTABLE) : NULL;
+    if (index == NULL)
+        index = ro_mem_alloc(rt, TABLE_BYTES(size));
     if (index == NULL)
         return -1;
     memset(index, 0xff, size * sizeof(int32_t));   /* every slot IX_EMPTY */
@@ -52,7 +67,7 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
         index[i] = (int32_t)n++;
     }
     if (d->d_index != NULL)
-        ro_mem_free(rt, d->d_index, TABLE_BYTES(d->d_mask + 1));
+        table_release(rt, d->d_index, d->d_mask + 1);
     d->d_index = index;
     d->d_entries = entries;
     d->d_mask = mask;
@@ -115,6 +130,16 @@ static int64_t lookup_utf8(ro_dict *d, const char *s, size_t n, uint64_t hash)
     }
 }
 
+/* Hash of a key; a str's cached hash without a call. */
+static inline int key_hash(ro_state *rt, ro_object *key, uint64_t *h)
+{
+    if (key->ob_type->tp_kind == RO_K_STR && (((ro_str *)key)->s_state & RO_STR_HASHED)) {
+        *h = ((ro_str *)key)->s_hash;
+        return 0;
+    }
+    return ro_hash(rt, key, h);
+}
+
 static int check_dict(ro_state *rt, ro_object *d)
 {
     if (ro_is_kind(d, RO_K_DICT))
@@ -129,7 +154,7 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
     uint64_t h;
     if (value == NULL)
         return -1;
-    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+    if (check_dict(rt, o) != 0 || key_hash(rt, key, &h) != 0)
         goto fail;
     size_t slot = 0;
     if (d->d_index != NULL) {
@@ -176,7 +201,7 @@ ro_object *ro_dict_get(ro_state *rt, ro_object *o, ro_object *key)
 {
     ro_dict *d = (ro_dict *)o;
     uint64_t h;
-    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+    if (check_dict(rt, o) != 0 || key_hash(rt, key, &h) != 0)
         return NULL;
     if (d->d_index == NULL)
         return NULL;
@@ -213,7 +238,7 @@ int ro_dict_del(ro_state *rt, ro_object *o, ro_object *key)
 {
     ro_dict *d = (ro_dict *)o;
     uint64_t h;
-    if (check_dict(rt, o) != 0 || ro_hash(rt, key, &h) != 0)
+    if (check_dict(rt, o) != 0 || key_hash(rt, key, &h) != 0)
         return -1;
     size_t slot;
     int64_t ix = d->d_index != NULL ? lookup(rt, d, key, h, &slot) : -1;
@@ -271,7 +296,7 @@ static void dict_clear(ro_state *rt, ro_object *o)
         }
     }
     if (dead.d_index != NULL)
-        ro_mem_free(rt, dead.d_index, TABLE_BYTES(dead.d_mask + 1));
+        table_release(rt, dead.d_index, dead.d_mask + 1);
 }
 
 static void dict_dealloc(ro_state *rt, ro_object *o)

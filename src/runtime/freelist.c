@@ -9,31 +9,14 @@ static size_t block_size(int which)
         return sizeof(ro_float);
     case RO_FL_LIST:
         return sizeof(ro_gchead) + sizeof(ro_list);
-    default:
+    case RO_FL_DICT:
         return sizeof(ro_gchead) + sizeof(ro_dict);
+    case RO_FL_DICTTABLE:
+        return ro_dict_min_table_bytes();
+    default:
+        return sizeof(ro_gchead) + offsetof(ro_tuple, t_items) +
+               (size_t)(which - RO_FL_TUPLE1 + 1) * sizeof(ro_object *);
     }
-}
-
-void *ro_freelist_pop(ro_state *rt, int which)
-{
-    ro_freelist *fl = &rt->freelists[which];
-    void *b = fl->fl_head;
-    if (b != NULL) {
-        fl->fl_head = *(void **)b;
-        fl->fl_count--;
-    }
-    return b;
-}
-
-bool ro_freelist_push(ro_state *rt, int which, void *block)
-{
-    ro_freelist *fl = &rt->freelists[which];
-    if (fl->fl_count >= rt->cfg.freelist_max)
-        return false;
-    *(void **)block = fl->fl_head;
-    fl->fl_head = block;
-    fl->fl_count++;
-    return true;
 }
 
 ro_object *ro_freelist_alloc(ro_state *rt, int which, ro_type *type, size_t size, bool gc)

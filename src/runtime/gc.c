@@ -97,26 +97,6 @@ void ro_gc_init(ro_state *rt)
     rt->gc_enabled = true;
 }
 
-void ro_gc_track(ro_state *rt, ro_object *o)
-{
-    ro_gchead *g = RO_GC_HEAD(o);
-    if (g->gc_next != NULL)
-        return;
-    list_append(g, &rt->gens[0].head);
-    rt->gc_tracked++;
-}
-
-void ro_gc_untrack(ro_state *rt, ro_object *o)
-{
-    ro_gchead *g = RO_GC_HEAD(o);
-    if (g->gc_next == NULL)
-        return;
-    list_remove(g);
-    g->gc_next = g->gc_prev = NULL;
-    g->gc_flags &= RO_GCF_FINALIZED;   /* epoch 0: re-initialised on its next collection */
-    rt->gc_tracked--;
-}
-
 int ro_gc_is_tracked(const ro_object *o)
 {
     return (o->ob_type->tp_flags & RO_TPFLAG_GC) && RO_GC_HEAD(o)->gc_next != NULL;

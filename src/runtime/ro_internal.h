@@ -14,7 +14,10 @@
 /* ------------------------------------------------------------ allocator
  *
  * Pool states (a pool is RO_POOL_SIZE bytes inside an arena, header first):
- *   used   some blocks live, some free: on mem.used[class] (doubly linked)
+ *   used   some blocks free: on mem.used[class] (doubly linked). Normally some
+ *          are live too; a pool whose last block is freed while it is its
+ *          class's only used pool stays here idle (no live block) so that
+ *          alloc/free churn does not cycle it through the arena.
  *   full   every block live: on no list
  *   free   no block live: a bit in its arena's free_mask; its header is stale.
  *          A free pool is either resident (pages still in RAM: dirty_mask) or
@@ -117,10 +120,16 @@ typedef struct ro_freelist {
     uint32_t fl_count;
 } ro_freelist;
 
-enum { RO_FL_FLOAT, RO_FL_LIST, RO_FL_DICT, RO_FL_COUNT };
-
-void *ro_freelist_pop(ro_state *rt, int which);
-bool ro_freelist_push(ro_state *rt, int which, void *block);
+/* One free list per block shape: float, list and dict objects, the smallest
+ * dict table, tuples of 1 to 4 items. */
+enum {
+    RO_FL_FLOAT, RO_FL_LIST, RO_FL_DICT, RO_FL_DICTTABLE,
+    RO_FL_TUPLE1, RO_FL_TUPLE2, RO_FL_TUPLE3, RO_FL_TUPLE4,
+    RO_FL_COUNT
+};
+#define RO_FL_TUPLE_MAX 4
+/* Bytes of the smallest dict table (dict.c). */
+size_t ro_dict_min_table_bytes(void);
 /* An object from free list `which` if it has one, else a fresh block;
  * header initialised as ro_object_alloc does. Returns NULL with RO_E_NOMEM. */
 ro_object *ro_freelist_alloc(ro_state *rt, int which, ro_type *type, size_t size, bool gc);
@@ -261,8 +270,9 @@ static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
     }
     ro_pool *p = RO_POOL_OF(ptr);
     assert(p->p_class == RO_CLASS_OF(n) && "ro_mem_free: size does not match the block's class");
-    if (RO_UNLIKELY(p->p_nused <= 1 || (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset))) {
-        ro_mem_free_slow(rt, ptr, n);       /* becomes empty, or was full */
+    if (RO_UNLIKELY((p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset) ||
+                    (p->p_nused == 1 && (m->used[p->p_class] != p || p->p_next != NULL)))) {
+        ro_mem_free_slow(rt, ptr, n);       /* was full, or empties a pool that goes back */
         return;
     }
     *(uint8_t **)ptr = p->p_freeblock;
@@ -317,6 +327,59 @@ static inline void ro_object_free(ro_state *rt, ro_object *o, size_t size)
         ro_decref(rt, RO_OBJ(type));
 }
 
+/* ---------------------------------------------------------- free lists */
+
+static inline void *ro_freelist_pop(ro_state *rt, int which)
+{
+    ro_freelist *fl = &rt->freelists[which];
+    void *b = fl->fl_head;
+    if (b != NULL) {
+        RO_LINK_READABLE(b);
+        fl->fl_head = *(void **)b;
+        fl->fl_count--;
+    }
+    return b;
+}
+
+/* Park a dead block (its size is the list's shape). Returns false when the
+ * list is full: the caller frees the block. */
+static inline bool ro_freelist_push(ro_state *rt, int which, void *block)
+{
+    ro_freelist *fl = &rt->freelists[which];
+    if (fl->fl_count >= rt->cfg.freelist_max)
+        return false;
+    *(void **)block = fl->fl_head;
+    fl->fl_head = block;
+    fl->fl_count++;
+    return true;
+}
+
+/* -------------------------------------------------- collector links */
+
+static inline void ro_gc_track(ro_state *rt, ro_object *o)
+{
+    ro_gchead *g = RO_GC_HEAD(o), *h = &rt->gens[0].head;
+    if (g->gc_next != NULL)
+        return;
+    g->gc_next = h;
+    g->gc_prev = h->gc_prev;
+    h->gc_prev->gc_next = g;
+    h->gc_prev = g;
+    rt->gc_tracked++;
+}
+
+static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
+{
+    ro_gchead *g = RO_GC_HEAD(o);
+    if (g->gc_next == NULL)
+        return;
+    g->gc_prev->gc_next = g->gc_next;
+    g->gc_next->gc_prev = g->gc_prev;
+    g->gc_next = g->gc_prev = NULL;
+    g->gc_flags &= RO_GCF_FINALIZED;   /* epoch 0: re-initialised on its next collection */
+    rt->gc_tracked--;
+}
+
 /* ------------------------------------------------------------- helpers */
 
 void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -359,8 +422,6 @@ struct ro_sbuf {
 
 /* Collector link maintenance (gc.c). */
 void ro_gc_init(ro_state *rt);
-void ro_gc_track(ro_state *rt, ro_object *o);
-void ro_gc_untrack(ro_state *rt, ro_object *o);
 /* A container was created (tracked): count it and collect when the
  * generation 0 threshold is passed (gc.c). Call once the object is complete. */
 void ro_gc_after_alloc(ro_state *rt);

@@ -12,6 +12,8 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
     ro_gc_untrack(rt, o);
     for (size_t i = 0; i < n; i++)
         ro_xdecref(rt, t->t_items[i]);
+    if (n >= 1 && n <= RO_FL_TUPLE_MAX && ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
+        return;
     ro_object_free(rt, o, TUPLE_SIZE(n));
 }
 
@@ -95,7 +97,17 @@ void ro_type_init_tuple(ro_state *rt, ro_type *t)
 
 ro_object *ro_tuple_new(ro_state *rt, size_t n)
 {
-    return ro_object_new(rt, &rt->types[RO_K_TUPLE], n);
+    if (n == 0 || n > RO_FL_TUPLE_MAX)
+        return ro_object_new(rt, &rt->types[RO_K_TUPLE], n);
+    ro_object *o = ro_freelist_alloc(rt, RO_FL_TUPLE1 + (int)n - 1, &rt->types[RO_K_TUPLE], TUPLE_SIZE(n), true);
+    if (o == NULL)
+        return NULL;
+    RO_SIZE(o) = n;
+    for (size_t i = 0; i < n; i++)
+        ((ro_tuple *)o)->t_items[i] = NULL;
+    ro_gc_track(rt, o);
+    ro_gc_after_alloc(rt);
+    return o;
 }
 
 ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...)
