@@ -8,6 +8,7 @@ PACKAGES=(
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   valgrind                           # memcheck run of the suite
+  clang libclang-rt-14-dev           # libFuzzer targets (fuzz/)
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test.sh - the second command: the whole test suite in three builds, each with
-# -Werror: plain, AddressSanitizer + UndefinedBehaviorSanitizer, valgrind memcheck.
+# -Werror: plain, AddressSanitizer + UndefinedBehaviorSanitizer, valgrind memcheck;
+# then the parser's fuzz target for a short while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -20,6 +21,22 @@ run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
 # Every unit test again under valgrind memcheck (pool blocks described with client requests).
 run_suite valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECLAIMD_VALGRIND=ON -DRECLAIMD_BENCH=OFF
+
+# The parser's libFuzzer target, briefly (clang, ASan+UBSan): any crash, leak
+# or round-trip mismatch fails the run.
+echo "== fuzz build =="
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DRECLAIMD_SANITIZE=address,undefined -DRECLAIMD_FUZZ=ON -DRECLAIMD_TESTS=OFF -DRECLAIMD_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs"
+echo "== fuzz run (${RECLAIMD_FUZZ_SECONDS:-30} s) =="
+corpus=$(mktemp -d)
+if ./build-fuzz/fuzz/fuzz_nj -max_total_time="${RECLAIMD_FUZZ_SECONDS:-30}" -print_final_stats=1 \
+     "$corpus" fuzz/corpus_nj > build-fuzz/fuzz.log 2>&1; then
+  echo "fuzz_nj: $(grep -E '^Done' build-fuzz/fuzz.log), no failure"
+else
+  echo "fuzz_nj: FAILED (see build-fuzz/fuzz.log)"; tail -30 build-fuzz/fuzz.log; status=1
+fi
+rm -rf "$corpus"
 
 if [ $status -ne 0 ]; then
   echo "test.sh: FAILED"

@@ -298,6 +298,9 @@ ro_object *ro_float_from_double(ro_state *rt, double v);
 /* Value of a float, int or bool as a double. Returns 0 or -1 (RO_E_TYPE). */
 int ro_float_as_double(ro_state *rt, ro_object *o, double *out);
 static inline double ro_float_value(const ro_object *o) { return ((const ro_float *)o)->f_value; }
+/* Shortest text that reads back to v, in Python's repr style ("1.0", "1e+16",
+ * "0.1", "inf", "nan"). out needs 32 bytes. Returns the length. */
+size_t ro_format_double(double v, char *out);
 
 /* ------------------------------------------------------------------ str */
 

@@ -388,9 +388,7 @@ void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format
 void ro_types_init(ro_state *rt);
 void ro_type_init_common(ro_state *rt, ro_type *t, ro_kind kind, const char *name,
                          size_t basicsize, size_t itemsize, uint32_t flags);
-/* Shortest text that reads back to v, in Python's repr style ("1.0", "1e+16",
- * "inf", "nan"). out needs 32 bytes. Returns the length. */
-size_t ro_format_double(double v, char *out);
+
 void ro_singletons_init(ro_state *rt);
 int ro_intern_init(ro_state *rt);
 void ro_intern_fini(ro_state *rt);

@@ -1,0 +1,474 @@
+/* parse.c - strict JSON text of one record straight into runtime objects. */
+#include "nj.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct nj_parser {
+    ro_state *rt;
+    const uint8_t *start, *p, *end;
+    uint32_t depth, max_depth;
+    nj_error *err;
+    char *scratch;          /* unescaped string bytes, number text (malloc'd) */
+    size_t scap;
+} nj_parser;
+
+static ro_object *fail(nj_parser *ps, const uint8_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static ro_object *fail(nj_parser *ps, const uint8_t *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err->msg, sizeof ps->err->msg, fmt, ap);
+    va_end(ap);
+    ps->err->column = (size_t)(at - ps->start) + 1;
+    ro_err_set(ps->rt, RO_E_VALUE, "column %zu: %s", ps->err->column, ps->err->msg);
+    return NULL;
+}
+
+/* The runtime failed (out of memory): report that, keeping the column. */
+static ro_object *fail_rt(nj_parser *ps)
+{
+    ps->err->column = (size_t)(ps->p - ps->start) + 1;
+    snprintf(ps->err->msg, sizeof ps->err->msg, "%s", ro_err_msg(ps->rt));
+    return NULL;
+}
+
+static void skip_ws(nj_parser *ps)
+{
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n'))
+        ps->p++;
+}
+
+static const char *describe(const uint8_t *p, const uint8_t *end, char *buf, size_t n)
+{
+    if (p >= end)
+        return "end of record";
+    if (*p >= 0x20 && *p < 0x7f)
+        snprintf(buf, n, "'%c'", *p);
+    else
+        snprintf(buf, n, "byte 0x%02x", *p);
+    return buf;
+}
+
+static int scratch_reserve(nj_parser *ps, size_t need)
+{
+    if (need <= ps->scap)
+        return 0;
+    size_t cap = ps->scap ? ps->scap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *s = realloc(ps->scratch, cap);
+    if (s == NULL) {
+        ro_err_nomem(ps->rt, cap);
+        return -1;
+    }
+    ps->scratch = s;
+    ps->scap = cap;
+    return 0;
+}
+
+static ro_object *parse_value(nj_parser *ps);
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) <= need || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t k = 2; k <= need; k++)
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+    return need + 1;
+}
+
+static int hex4(const uint8_t *p, const uint8_t *end, uint32_t *out)
+{
+    if (end - p < 4)
+        return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *d, uint32_t cp)
+{
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xC0 | (cp >> 6));
+        d[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xE0 | (cp >> 12));
+        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        d[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | (cp >> 18));
+    d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    d[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ps->p is at the opening quote. Unescaped text is built in scratch; the
+ * runtime string is made once at the end (keys are interned). */
+static ro_object *parse_string(nj_parser *ps, bool key)
+{
+    const uint8_t *open = ps->p++;
+    size_t n = 0;
+    for (;;) {
+        const uint8_t *run = ps->p;
+        while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && *ps->p >= 0x20 && *ps->p < 0x80)
+            ps->p++;
+        size_t len = (size_t)(ps->p - run);
+        if (len != 0) {
+            if (scratch_reserve(ps, n + len + 4) != 0)
+                return fail_rt(ps);
+            memcpy(ps->scratch + n, run, len);
+            n += len;
+        }
+        if (ps->p >= ps->end)
+            return fail(ps, open, "unterminated string");
+        uint8_t c = *ps->p;
+        if (c == '"') {
+            ps->p++;
+            break;
+        }
+        if (c < 0x20)
+            return fail(ps, ps->p, "control character 0x%02x in a string (escape it)", c);
+        if (scratch_reserve(ps, n + 8) != 0)
+            return fail_rt(ps);
+        if (c >= 0x80) {
+            size_t k = utf8_seq(ps->p, ps->end);
+            if (k == 0)
+                return fail(ps, ps->p, "invalid UTF-8 (byte 0x%02x)", c);
+            memcpy(ps->scratch + n, ps->p, k);
+            n += k;
+            ps->p += k;
+            continue;
+        }
+        /* backslash */
+        const uint8_t *esc = ps->p++;
+        if (ps->p >= ps->end)
+            return fail(ps, esc, "unterminated escape");
+        char out;
+        switch (*ps->p) {
+        case '"': out = '"'; break;
+        case '\\': out = '\\'; break;
+        case '/': out = '/'; break;
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            if (hex4(ps->p + 1, ps->end, &cp) != 0)
+                return fail(ps, esc, "\\u needs four hex digits");
+            ps->p += 5;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return fail(ps, esc, "lone low surrogate \\u%04X", (unsigned)cp);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo;
+                if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
+                    hex4(ps->p + 2, ps->end, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                    return fail(ps, esc, "lone high surrogate \\u%04X (needs a low surrogate next)",
+                                (unsigned)cp);
+                ps->p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            n += put_utf8(ps->scratch + n, cp);
+            continue;
+        }
+        default:
+            return fail(ps, esc, "invalid escape \\%c", *ps->p >= 0x20 && *ps->p < 0x7f ? *ps->p : '?');
+        }
+        ps->scratch[n++] = out;
+        ps->p++;
+    }
+    ro_object *s = ro_str_from_utf8(ps->rt, n ? ps->scratch : "", n);
+    if (s == NULL)
+        return fail_rt(ps);
+    if (key && ro_str_intern(ps->rt, &s) != 0) {
+        ro_decref(ps->rt, s);
+        return fail_rt(ps);
+    }
+    return s;
+}
+
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static ro_object *parse_number(nj_parser *ps)
+{
+    const uint8_t *s = ps->p;
+    bool neg = false, is_float = false;
+    if (*ps->p == '-') {
+        neg = true;
+        ps->p++;
+    }
+    if (ps->p >= ps->end || !is_digit(*ps->p)) {
+        char b[16];
+        if (ps->p < ps->end && *ps->p == 'I')
+            return fail(ps, s, "Infinity is not JSON");
+        return fail(ps, ps->p, "expected a digit, got %s", describe(ps->p, ps->end, b, sizeof b));
+    }
+    if (*ps->p == '0' && ps->p + 1 < ps->end && is_digit(ps->p[1]))
+        return fail(ps, ps->p, "leading zeros are not allowed in numbers");
+    uint64_t mag = 0;
+    bool overflow = false;
+    while (ps->p < ps->end && is_digit(*ps->p)) {
+        uint64_t d = (uint64_t)(*ps->p - '0');
+        if (mag > (UINT64_MAX - d) / 10)
+            overflow = true;
+        else
+            mag = mag * 10 + d;
+        ps->p++;
+    }
+    if (ps->p < ps->end && *ps->p == '.') {
+        is_float = true;
+        ps->p++;
+        if (ps->p >= ps->end || !is_digit(*ps->p))
+            return fail(ps, ps->p, "expected a digit after the decimal point");
+        while (ps->p < ps->end && is_digit(*ps->p))
+            ps->p++;
+    }
+    if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+        is_float = true;
+        ps->p++;
+        if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
+            ps->p++;
+        if (ps->p >= ps->end || !is_digit(*ps->p))
+            return fail(ps, ps->p, "expected a digit in the exponent");
+        while (ps->p < ps->end && is_digit(*ps->p))
+            ps->p++;
+    }
+    if (!is_float) {
+        uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (overflow || mag > limit)
+            return fail(ps, s, "integer %.*s is outside the 64-bit range (write it with a fraction or "
+                               "exponent to mean a float)",
+                        (int)((ps->p - s) > 40 ? 40 : (ps->p - s)), (const char *)s);
+        int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        ro_object *o = ro_int_from_i64(ps->rt, v);
+        return o != NULL ? o : fail_rt(ps);
+    }
+    size_t len = (size_t)(ps->p - s);
+    if (scratch_reserve(ps, len + 1) != 0)
+        return fail_rt(ps);
+    memcpy(ps->scratch, s, len);
+    ps->scratch[len] = '\0';
+    errno = 0;
+    double d = strtod(ps->scratch, NULL);   /* "C" numeric locale: the daemon never sets one */
+    if (isinf(d))
+        return fail(ps, s, "number %.*s is outside the range of a double", (int)(len > 40 ? 40 : len),
+                    (const char *)s);
+    ro_object *o = ro_float_from_double(ps->rt, d);
+    return o != NULL ? o : fail_rt(ps);
+}
+
+static ro_object *parse_literal(nj_parser *ps, const char *word, ro_object *value)
+{
+    size_t n = strlen(word);
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
+        return fail(ps, ps->p, "invalid literal (expected %s)", word);
+    ps->p += n;
+    return value;   /* immortal singletons: no incref needed */
+}
+
+static ro_object *parse_array(nj_parser *ps)
+{
+    const uint8_t *open = ps->p++;
+    if (++ps->depth > ps->max_depth)
+        return fail(ps, open, "nested deeper than %u levels", ps->max_depth);
+    ro_object *l = ro_list_new(ps->rt, 0);
+    if (l == NULL)
+        return fail_rt(ps);
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        ps->depth--;
+        return l;
+    }
+    for (;;) {
+        ro_object *v = parse_value(ps);
+        if (v == NULL || ro_list_append_steal(ps->rt, l, v) != 0)
+            goto fail;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == ']') {
+            ps->p++;
+            break;
+        }
+        char b[16];
+        fail(ps, ps->p, "expected ',' or ']' in an array, got %s", describe(ps->p, ps->end, b, sizeof b));
+        goto fail;
+    }
+    ps->depth--;
+    return l;
+fail:
+    if (ps->err->msg[0] == '\0')
+        fail_rt(ps);
+    ro_decref(ps->rt, l);
+    return NULL;
+}
+
+static ro_object *parse_object(nj_parser *ps)
+{
+    const uint8_t *open = ps->p++;
+    if (++ps->depth > ps->max_depth)
+        return fail(ps, open, "nested deeper than %u levels", ps->max_depth);
+    ro_object *d = ro_dict_new(ps->rt);
+    if (d == NULL)
+        return fail_rt(ps);
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        ps->depth--;
+        return d;
+    }
+    char b[16];
+    for (;;) {
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != '"') {
+            fail(ps, ps->p, "expected a string key, got %s", describe(ps->p, ps->end, b, sizeof b));
+            goto fail;
+        }
+        ro_object *k = parse_string(ps, true);
+        if (k == NULL)
+            goto fail;
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') {
+            ro_decref(ps->rt, k);
+            fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
+            goto fail;
+        }
+        ps->p++;
+        ro_object *v = parse_value(ps);
+        if (v == NULL) {
+            ro_decref(ps->rt, k);
+            goto fail;
+        }
+        int r = ro_dict_set_steal(ps->rt, d, k, v);   /* a duplicate key: the last wins */
+        ro_decref(ps->rt, k);
+        if (r != 0)
+            goto fail;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == '}') {
+            ps->p++;
+            break;
+        }
+        fail(ps, ps->p, "expected ',' or '}' in an object, got %s", describe(ps->p, ps->end, b, sizeof b));
+        goto fail;
+    }
+    ps->depth--;
+    return d;
+fail:
+    if (ps->err->msg[0] == '\0')
+        fail_rt(ps);
+    ro_decref(ps->rt, d);
+    return NULL;
+}
+
+static ro_object *parse_value(nj_parser *ps)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end)
+        return fail(ps, ps->p, "expected a value, got end of record");
+    char b[16];
+    switch (*ps->p) {
+    case '{':
+        return parse_object(ps);
+    case '[':
+        return parse_array(ps);
+    case '"':
+        return parse_string(ps, false);
+    case 't':
+        return parse_literal(ps, "true", ro_true(ps->rt));
+    case 'f':
+        return parse_literal(ps, "false", ro_false(ps->rt));
+    case 'n':
+        return parse_literal(ps, "null", ro_none(ps->rt));
+    case 'N':
+        return fail(ps, ps->p, "NaN is not JSON");
+    case 'I':
+        return fail(ps, ps->p, "Infinity is not JSON");
+    default:
+        if (*ps->p == '-' || is_digit(*ps->p))
+            return parse_number(ps);
+        return fail(ps, ps->p, "expected a value, got %s", describe(ps->p, ps->end, b, sizeof b));
+    }
+}
+
+ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err)
+{
+    nj_error local;
+    nj_parser ps = {
+        .rt = rt, .start = (const uint8_t *)buf, .p = (const uint8_t *)buf,
+        .end = (const uint8_t *)buf + len,
+        .max_depth = limits && limits->max_depth ? limits->max_depth : NJ_DEFAULT_MAX_DEPTH,
+        .err = err ? err : &local,
+    };
+    ps.err->column = 0;
+    ps.err->msg[0] = '\0';
+    ro_object *v = parse_value(&ps);
+    if (v != NULL) {
+        skip_ws(&ps);
+        if (ps.p != ps.end) {
+            ro_decref(rt, v);
+            v = fail(&ps, ps.p, "trailing characters after the value");
+        }
+    }
+    free(ps.scratch);
+    return v;
+}

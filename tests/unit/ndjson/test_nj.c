@@ -1,0 +1,209 @@
+/* test_nj.c - strict JSON records: what parses to what, and every rejection with its column. */
+#include "testutil.h"
+#include "nj.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Parse, emit, compare with the expected canonical text. */
+static void check_round(ro_state *rt, const char *in, const char *want)
+{
+    nj_error err;
+    ro_object *v = nj_parse(rt, in, strlen(in), NULL, &err);
+    if (v == NULL)
+        fail_msg("'%s' did not parse: column %zu: %s", in, err.column, err.msg);
+    nj_buf b = {0};
+    assert_int_equal(nj_emit(rt, v, &b), 0);
+    assert_string_equal(b.data, want);
+    nj_buf_free(&b);
+    ro_decref(rt, v);
+}
+
+static void valid_records_parse_to_the_right_objects(void **state)
+{
+    ro_state *rt = RT(state);
+    static const char *const cases[][2] = {
+        {"{}", "{}"},
+        {" [ ] ", "[]"},
+        {"{\"a\":1,\"b\":[true,false,null]}", "{\"a\": 1, \"b\": [true, false, null]}"},
+        {"-0", "0"},
+        {"-0.0", "-0.0"},
+        {"1.5e3", "1500.0"},
+        {"1E-7", "1e-07"},
+        {"0.1", "0.1"},
+        {"123456789012345678", "123456789012345678"},
+        {"9223372036854775807", "9223372036854775807"},
+        {"-9223372036854775808", "-9223372036854775808"},
+        {"1e308", "1e+308"},
+        {"5e-324", "5e-324"},
+        {"1e-400", "0.0"},                                 /* underflow reads as zero */
+        {"\"\\u00e9\\u20ac\\ud834\\udd1e\"", "\"\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e\""},
+        {"\"tab\\there \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\"", "\"tab\\there \\\"q\\\" \\\\ / \\b\\f\\n\\r\""},
+        {"\"\\u0001\\u001f\"", "\"\\u0001\\u001f\""},
+        {"\"\\u0000x\"", "\"\\u0000x\""},                   /* NUL inside a string is kept */
+        {"{\"k\":1,\"j\":2,\"k\":3}", "{\"k\": 3, \"j\": 2}"},   /* duplicate: last wins, first place */
+        {"\"caf\xc3\xa9\"", "\"caf\xc3\xa9\""},
+        {"[[[[[]]]]]", "[[[[[]]]]]"},
+        {"\r\n{\"x\" : 1 }\r", "{\"x\": 1}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_round(rt, cases[i][0], cases[i][1]);
+}
+
+static void integers_and_floats_keep_their_types(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = nj_parse(rt, "[3, 3.0, 3e0]", 13, NULL, NULL);
+    assert_true(ro_is_kind(ro_list_get_item(rt, a, 0), RO_K_INT));
+    assert_true(ro_is_kind(ro_list_get_item(rt, a, 1), RO_K_FLOAT));
+    assert_true(ro_is_kind(ro_list_get_item(rt, a, 2), RO_K_FLOAT));
+    ro_decref(rt, a);
+}
+
+static void keys_are_interned(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = nj_parse(rt, "{\"user_id\":\"u1\"}", 16, NULL, NULL);
+    ro_object *b = nj_parse(rt, "{\"user_id\":\"u2\"}", 16, NULL, NULL);
+    size_t pa = 0, pb = 0;
+    ro_object *ka, *kb, *va, *vb;
+    ro_dict_next(a, &pa, &ka, &va);
+    ro_dict_next(b, &pb, &kb, &vb);
+    assert_ptr_equal(ka, kb);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+}
+
+static void invalid_records_name_the_column(void **state)
+{
+    ro_state *rt = RT(state);
+    static const struct { const char *in; size_t len; size_t column; const char *msg; } cases[] = {
+        {"", 0, 1, "expected a value, got end of record"},
+        {"   ", 3, 4, "expected a value"},
+        {"{\"a\":1} x", 9, 9, "trailing characters"},
+        {"[1,]", 4, 4, "expected a value, got ']'"},
+        {"{\"a\":1,}", 8, 8, "expected a string key"},
+        {"{a:1}", 5, 2, "expected a string key, got 'a'"},
+        {"{\"a\" 1}", 7, 6, "expected ':'"},
+        {"[1 2]", 5, 4, "expected ',' or ']'"},
+        {"NaN", 3, 1, "NaN is not JSON"},
+        {"[Infinity]", 10, 2, "Infinity is not JSON"},
+        {"-Infinity", 9, 1, "Infinity is not JSON"},
+        {"01", 2, 1, "leading zeros"},
+        {"1.", 2, 3, "after the decimal point"},
+        {"1e+", 3, 4, "in the exponent"},
+        {".5", 2, 1, "expected a value, got '.'"},
+        {"tru", 3, 1, "invalid literal (expected true)"},
+        {"nul1", 4, 1, "invalid literal (expected null)"},
+        {"9223372036854775808", 19, 1, "outside the 64-bit range"},
+        {"-9223372036854775809", 20, 1, "outside the 64-bit range"},
+        {"123456789012345678901234567890", 30, 1, "outside the 64-bit range"},
+        {"1e400", 5, 1, "outside the range of a double"},
+        {"\"abc", 4, 1, "unterminated string"},
+        {"\"a\tb\"", 5, 3, "control character 0x09"},
+        {"\"\\x\"", 4, 2, "invalid escape \\x"},
+        {"\"\\u12\"", 6, 2, "four hex digits"},
+        {"\"\\ud800\"", 8, 2, "lone high surrogate"},
+        {"\"\\ud800\\u0041\"", 14, 2, "lone high surrogate"},
+        {"\"\\udc00\"", 8, 2, "lone low surrogate"},
+        {"\"ab\xff\"", 5, 4, "invalid UTF-8 (byte 0xff)"},
+        {"\"\xc0\x80\"", 4, 2, "invalid UTF-8"},
+        {"\"\xed\xa0\x80\"", 5, 2, "invalid UTF-8"},
+        {"[\"\xe2\x82\"]", 5, 3, "invalid UTF-8"},
+        {"\xef\xbb\xbf{}", 5, 1, "expected a value, got byte 0xef"},   /* a BOM is not JSON */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nj_error err;
+        ro_object *v = nj_parse(rt, cases[i].in, cases[i].len, NULL, &err);
+        if (v != NULL)
+            fail_msg("case %zu ('%s') parsed but must not", i, cases[i].in);
+        if (err.column != cases[i].column || strstr(err.msg, cases[i].msg) == NULL)
+            fail_msg("case %zu ('%s'): got column %zu '%s', want column %zu '%s'", i, cases[i].in,
+                     err.column, err.msg, cases[i].column, cases[i].msg);
+        assert_int_equal(ro_err_kind(rt), RO_E_VALUE);
+        ro_err_clear(rt);
+    }
+}
+
+static void nesting_limit_is_enforced(void **state)
+{
+    ro_state *rt = RT(state);
+    char deep[200];
+    for (int depth = 63; depth <= 65; depth++) {
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        nj_error err;
+        ro_object *v = nj_parse(rt, deep, 2 * (size_t)depth, NULL, &err);
+        if (depth <= NJ_DEFAULT_MAX_DEPTH) {
+            assert_non_null(v);
+            ro_decref(rt, v);
+        } else {
+            assert_null(v);
+            assert_int_equal(err.column, NJ_DEFAULT_MAX_DEPTH + 1);
+            assert_non_null(strstr(err.msg, "nested deeper than 64"));
+            ro_err_clear(rt);
+        }
+    }
+    nj_limits lim = {.max_depth = 2};
+    assert_null(nj_parse(rt, "[[[1]]]", 7, &lim, NULL));
+    ro_err_clear(rt);
+}
+
+static void emitting_rejects_what_json_cannot_say(void **state)
+{
+    ro_state *rt = RT(state);
+    nj_buf b = {0};
+    ro_object *nan = ro_float_from_double(rt, 0.0 / 0.0);
+    assert_int_equal(nj_emit(rt, nan, &b), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_VALUE);
+    ro_err_clear(rt);
+    ro_object *d = ro_dict_new(rt), *k = ro_int_from_i64(rt, 1);
+    ro_dict_set(rt, d, k, k);
+    assert_int_equal(nj_emit(rt, d, &b), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_object *l = ro_list_new(rt, 0);
+    ro_list_append(rt, l, l);
+    assert_int_equal(nj_emit(rt, l, &b), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_RECURSION);
+    ro_err_clear(rt);
+    assert_int_equal(b.len, 0);   /* nothing half-written */
+    ro_list_clear_items(rt, l);
+    ro_decref(rt, l); ro_decref(rt, d); ro_decref(rt, k); ro_decref(rt, nan);
+    nj_buf_free(&b);
+}
+
+static void injected_allocation_failures_fail_cleanly(void **state)
+{
+    ro_state *rt = RT(state);
+    const char *doc = "{\"user_id\":\"u1\",\"events\":[{\"ts\":1700000000,\"type\":\"view\","
+                      "\"amount\":12.5,\"tags\":[\"a\",\"b\"]}]}";
+    for (uint64_t nth = 1; nth < 200; nth++) {
+        ro_freelists_clear(rt);
+        ro_mem_inject_failure(rt, nth, 1);
+        nj_error err;
+        ro_object *v = nj_parse(rt, doc, strlen(doc), NULL, &err);
+        ro_mem_inject_failure(rt, 0, 0);
+        if (v != NULL) {
+            ro_decref(rt, v);
+            continue;
+        }
+        assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+        assert_non_null(strstr(err.msg, "out of memory"));
+        ro_err_clear(rt);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(valid_records_parse_to_the_right_objects, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(integers_and_floats_keep_their_types, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
+    };
+    return cmocka_run_group_tests_name("ndjson", tests, NULL, NULL);
+}
