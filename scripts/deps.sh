@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config   # toolchain
+  libinih-dev                        # configuration files
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   valgrind                           # memcheck run of the suite

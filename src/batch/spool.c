@@ -1,0 +1,199 @@
+/* spool.c - the spool directories, claiming inputs from inbox/, finding orphans in work/. */
+#include "bt.h"
+#include "bt_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const subdirs[] = {"inbox", "work", "out", "done", "failed"};
+
+static int open_dir(int at, const char *name, const char *root, char *err, size_t errlen)
+{
+    if (mkdirat(at, name, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create spool directory %s/%s: %s", root, name, strerror(errno));
+        return -1;
+    }
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot open spool directory %s/%s: %s%s", root, name, strerror(errno),
+                 errno == ELOOP || errno == ENOTDIR ? " (must be a real directory, not a link)" : "");
+    return fd;
+}
+
+int bt_spool_open(bt_spool *sp, const char *path, char *err, size_t errlen)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->root_fd = sp->inbox_fd = sp->work_fd = sp->out_fd = sp->done_fd = sp->failed_fd = -1;
+    snprintf(sp->root, sizeof sp->root, "%s", path);
+    sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->root_fd < 0) {
+        snprintf(err, errlen, "cannot open spool directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int *fds[] = {&sp->inbox_fd, &sp->work_fd, &sp->out_fd, &sp->done_fd, &sp->failed_fd};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        *fds[i] = open_dir(sp->root_fd, subdirs[i], path, err, errlen);
+        if (*fds[i] < 0) {
+            bt_spool_close(sp);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void bt_spool_close(bt_spool *sp)
+{
+    int *fds[] = {&sp->root_fd, &sp->inbox_fd, &sp->work_fd, &sp->out_fd, &sp->done_fd, &sp->failed_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+bool bt_name_is_input(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 7 && name[0] != '.' && strcmp(name + n - 7, ".ndjson") == 0 &&
+           strchr(name, '/') == NULL && n < BT_NAME_MAX;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the entries of dir fd that pass keep(). Caller frees. */
+static char **list_dir(int fd, bool (*keep)(const char *), size_t *count, char *err, size_t errlen)
+{
+    int dfd = dup(fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (d == NULL) {
+        snprintf(err, errlen, "cannot read directory: %s", strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return NULL;
+    }
+    rewinddir(d);
+    size_t n = 0, cap = 16;
+    char **names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    while (names != NULL && (e = readdir(d)) != NULL) {
+        if (!keep(e->d_name))
+            continue;
+        if (n == cap) {
+            char **g = realloc(names, (cap *= 2) * sizeof *names);
+            if (g == NULL)
+                break;
+            names = g;
+        }
+        names[n] = strdup(e->d_name);
+        if (names[n] != NULL)
+            n++;
+    }
+    closedir(d);
+    if (names == NULL) {
+        snprintf(err, errlen, "out of memory listing a directory");
+        return NULL;
+    }
+    qsort(names, n, sizeof *names, cmp_names);
+    *count = n;
+    return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Write failed/BASE.error for input BASE.ndjson (atomically: tmp, fsync, rename). */
+int bt_write_error_file(bt_spool *sp, const char *name, const char *reason)
+{
+    char tmp[BT_NAME_MAX + 16], fin[BT_NAME_MAX + 16];
+    int base = (int)strlen(name) - 7;   /* without ".ndjson" */
+    snprintf(tmp, sizeof tmp, ".%.*s.error.tmp", base, name);
+    snprintf(fin, sizeof fin, "%.*s.error", base, name);
+    int fd = openat(sp->failed_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(reason);
+    int r = bt_write_all(fd, reason, n) == 0 && bt_write_all(fd, "\n", 1) == 0 && fsync(fd) == 0 ? 0 : -1;
+    close(fd);
+    if (r == 0)
+        r = renameat(sp->failed_fd, tmp, sp->failed_fd, fin);
+    if (r == 0)
+        fsync(sp->failed_fd);
+    return r;
+}
+
+int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen)
+{
+    bt_spool *sp = w->spool;
+    size_t n = 0;
+    char **names = list_dir(sp->inbox_fd, bt_name_is_input, &n, err, errlen);
+    if (names == NULL)
+        return -1;
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        struct stat st;
+        if (fstatat(sp->inbox_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;                      /* gone: another process claimed it */
+        if (!S_ISREG(st.st_mode)) {
+            /* Never followed: the link (or fifo, directory...) itself moves to failed/. */
+            const char *what = S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+                                                                                              : "not a regular file";
+            char reason[256];
+            snprintf(reason, sizeof reason, "rejected: inbox/%s is %s; only regular files are processed",
+                     names[i], what);
+            if (renameat(sp->inbox_fd, names[i], sp->failed_fd, names[i]) == 0) {
+                bt_write_error_file(sp, names[i], reason);
+                bt_log(w, 4, "input=%s rejected reason=\"%s\"", names[i], reason);
+            }
+            continue;
+        }
+        if (renameat(sp->inbox_fd, names[i], sp->work_fd, names[i]) != 0) {
+            if (errno == ENOENT)
+                continue;                  /* lost the race: someone else claimed it */
+            snprintf(err, errlen, "cannot claim inbox/%s: %s", names[i], strerror(errno));
+            free_names(names, n);
+            return -1;
+        }
+        fsync(sp->work_fd);
+        fsync(sp->inbox_fd);
+        snprintf(name, namelen, "%s", names[i]);
+        found = 1;
+    }
+    free_names(names, n);
+    return found;
+}
+
+int bt_find_orphan(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen)
+{
+    bt_spool *sp = w->spool;
+    size_t n = 0;
+    char **names = list_dir(sp->work_fd, bt_name_is_input, &n, err, errlen);
+    if (names == NULL)
+        return -1;
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        int lk = bt_lock_open(sp, names[i]);
+        if (lk < 0)
+            continue;
+        if (flock(lk, LOCK_EX | LOCK_NB) == 0) {
+            found = 1;                     /* its owner is gone */
+            snprintf(name, namelen, "%s", names[i]);
+        }
+        close(lk);                         /* bt_process_input takes the lock again */
+    }
+    free_names(names, n);
+    return found;
+}

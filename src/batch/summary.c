@@ -1,0 +1,235 @@
+/* summary.c - the built-in summary job: per-user event counts, time range, amounts and tags. */
+#include "bt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Input: {"user_id": str, "events": [{"ts": int, "type": str, "amount": number
+ * (optional, null = absent), "tags": [str] (optional, null = absent)}, ...]};
+ * other fields are ignored; anything else is a bad record.
+ * Output keys, in this order: user_id, events, first_ts, last_ts, by_type
+ * (type -> count, keys in byte order), amount_sum (0.0 when none), amount_min,
+ * amount_max, amount_mean (null when none), distinct_tags, top_tag (most
+ * frequent, ties to the byte-order smallest, null when none).
+ */
+
+enum {
+    K_USER_ID, K_EVENTS, K_FIRST_TS, K_LAST_TS, K_BY_TYPE, K_AMOUNT_SUM, K_AMOUNT_MIN,
+    K_AMOUNT_MAX, K_AMOUNT_MEAN, K_DISTINCT_TAGS, K_TOP_TAG, K_TS, K_TYPE, K_AMOUNT, K_TAGS, K_COUNT
+};
+
+static const char *const key_text[K_COUNT] = {
+    "user_id", "events", "first_ts", "last_ts", "by_type", "amount_sum", "amount_min",
+    "amount_max", "amount_mean", "distinct_tags", "top_tag", "ts", "type", "amount", "tags",
+};
+
+typedef struct summary {
+    ro_object *keys[K_COUNT];   /* interned: new references, dropped in destroy */
+} summary;
+
+static void summary_destroy(void *inst, ro_state *rt)
+{
+    summary *s = inst;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < K_COUNT; i++)
+        ro_xdecref(rt, s->keys[i]);
+    free(s);
+}
+
+static void *summary_create(ro_state *rt, const bt_job_option *opts, size_t nopts, char *err, size_t errlen)
+{
+    if (nopts != 0) {
+        snprintf(err, errlen, "[job] %s: the summary job takes no options", opts[0].key);
+        return NULL;
+    }
+    summary *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < K_COUNT; i++) {
+        s->keys[i] = ro_str_intern_cstr(rt, key_text[i]);
+        if (s->keys[i] == NULL) {
+            snprintf(err, errlen, "%s", ro_err_msg(rt));
+            summary_destroy(s, rt);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static const char *kind_name(ro_object *o)
+{
+    return RO_TYPE(o)->tp_name;
+}
+
+static int cmp_str_obj(const void *a, const void *b)
+{
+    return ro_str_compare(*(ro_object *const *)a, *(ro_object *const *)b);
+}
+
+/* count[key] += 1 in dict d. Returns 0 or -1 (runtime error). */
+static int bump(ro_state *rt, ro_object *d, ro_object *key)
+{
+    ro_object *c = ro_dict_get(rt, d, key);
+    int64_t n = c != NULL ? ro_int_value(c) : 0;
+    return ro_dict_set_steal(rt, d, key, ro_int_from_i64(rt, n + 1));
+}
+
+/* Work state of one record; every reference here is new and dropped at the end. */
+typedef struct acc {
+    ro_object *by_type, *tags, *out;
+} acc;
+
+static void acc_drop(ro_state *rt, acc *a)
+{
+    ro_xdecref(rt, a->by_type);
+    ro_xdecref(rt, a->tags);
+    ro_xdecref(rt, a->out);
+}
+
+#define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
+#define RT_CHECK(expr) do { if ((expr) != 0) goto fail; } while (0)
+
+static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char *err, size_t errlen)
+{
+    summary *s = inst;
+    ro_object **K = s->keys;
+    acc a = {0};
+    err[0] = '\0';
+    if (!ro_is_kind(rec, RO_K_DICT))
+        BAD("record is not an object (got %s)", kind_name(rec));
+    ro_object *uid = ro_dict_get(rt, rec, K[K_USER_ID]);
+    if (uid == NULL || !ro_is_kind(uid, RO_K_STR))
+        BAD(uid == NULL ? "user_id is missing" : "user_id must be a string (got %s)", uid ? kind_name(uid) : "");
+    ro_object *events = ro_dict_get(rt, rec, K[K_EVENTS]);
+    if (events == NULL || !ro_is_kind(events, RO_K_LIST))
+        BAD(events == NULL ? "events is missing" : "events must be an array (got %s)",
+            events ? kind_name(events) : "");
+    a.by_type = ro_dict_new(rt);
+    a.tags = ro_dict_new(rt);
+    if (a.by_type == NULL || a.tags == NULL)
+        goto fail;
+    size_t n = ro_list_len(events), namounts = 0;
+    int64_t first = 0, last = 0;
+    double sum = 0.0, amin = 0.0, amax = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        ro_object *e = ((ro_list *)events)->l_items[i];
+        if (!ro_is_kind(e, RO_K_DICT))
+            BAD("events[%zu] is not an object (got %s)", i, kind_name(e));
+        ro_object *ts = ro_dict_get(rt, e, K[K_TS]);
+        if (ts == NULL || !ro_is_kind(ts, RO_K_INT))
+            BAD(ts == NULL ? "events[%zu].ts is missing" : "events[%zu].ts must be an integer (got %s)", i,
+                ts ? kind_name(ts) : "");
+        ro_object *type = ro_dict_get(rt, e, K[K_TYPE]);
+        if (type == NULL || !ro_is_kind(type, RO_K_STR))
+            BAD(type == NULL ? "events[%zu].type is missing" : "events[%zu].type must be a string (got %s)",
+                i, type ? kind_name(type) : "");
+        ro_object *amount = ro_dict_get(rt, e, K[K_AMOUNT]);
+        if (amount != NULL && !ro_is_kind(amount, RO_K_NONE)) {
+            if (!ro_is_kind(amount, RO_K_INT) && !ro_is_kind(amount, RO_K_FLOAT))
+                BAD("events[%zu].amount must be a number (got %s)", i, kind_name(amount));
+            double v;
+            ro_float_as_double(rt, amount, &v);
+            sum += v;
+            amin = namounts == 0 || v < amin ? v : amin;
+            amax = namounts == 0 || v > amax ? v : amax;
+            namounts++;
+        }
+        ro_object *tags = ro_dict_get(rt, e, K[K_TAGS]);
+        if (tags != NULL && !ro_is_kind(tags, RO_K_NONE)) {
+            if (!ro_is_kind(tags, RO_K_LIST))
+                BAD("events[%zu].tags must be an array of strings (got %s)", i, kind_name(tags));
+            for (size_t j = 0; j < ro_list_len(tags); j++) {
+                ro_object *t = ((ro_list *)tags)->l_items[j];
+                if (!ro_is_kind(t, RO_K_STR))
+                    BAD("events[%zu].tags[%zu] must be a string (got %s)", i, j, kind_name(t));
+                RT_CHECK(bump(rt, a.tags, t));
+            }
+        }
+        int64_t t = ro_int_value(ts);
+        first = i == 0 || t < first ? t : first;
+        last = i == 0 || t > last ? t : last;
+        RT_CHECK(bump(rt, a.by_type, type));
+    }
+
+    a.out = ro_dict_new(rt);
+    if (a.out == NULL)
+        goto fail;
+    ro_object *none = ro_none(rt);
+    RT_CHECK(ro_dict_set(rt, a.out, K[K_USER_ID], uid));
+    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_EVENTS], ro_int_from_i64(rt, (int64_t)n)));
+    RT_CHECK(n ? ro_dict_set_steal(rt, a.out, K[K_FIRST_TS], ro_int_from_i64(rt, first))
+               : ro_dict_set(rt, a.out, K[K_FIRST_TS], none));
+    RT_CHECK(n ? ro_dict_set_steal(rt, a.out, K[K_LAST_TS], ro_int_from_i64(rt, last))
+               : ro_dict_set(rt, a.out, K[K_LAST_TS], none));
+
+    /* by_type with keys in byte order */
+    size_t nt = ro_dict_len(a.by_type), pos = 0, i = 0;
+    ro_object **names = malloc((nt ? nt : 1) * sizeof *names);
+    if (names == NULL) {
+        ro_err_nomem(rt, nt * sizeof *names);
+        goto fail;
+    }
+    ro_object *k, *v;
+    while (ro_dict_next(a.by_type, &pos, &k, &v))
+        names[i++] = k;
+    qsort(names, nt, sizeof *names, cmp_str_obj);
+    ro_object *sorted = ro_dict_new(rt);
+    int r = sorted == NULL ? -1 : 0;
+    for (i = 0; r == 0 && i < nt; i++)
+        r = ro_dict_set(rt, sorted, names[i], ro_dict_get(rt, a.by_type, names[i]));
+    free(names);
+    if (sorted == NULL)
+        goto fail;
+    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_BY_TYPE], sorted));
+    RT_CHECK(r);
+
+    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_SUM], ro_float_from_double(rt, sum)));
+    if (namounts) {
+        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MIN], ro_float_from_double(rt, amin)));
+        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MAX], ro_float_from_double(rt, amax)));
+        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MEAN], ro_float_from_double(rt, sum / (double)namounts)));
+    } else {
+        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MIN], none));
+        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MAX], none));
+        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MEAN], none));
+    }
+
+    /* tags: distinct count, and the most frequent (ties: byte-order smallest) */
+    ro_object *top = NULL;
+    int64_t top_n = 0;
+    pos = 0;
+    while (ro_dict_next(a.tags, &pos, &k, &v)) {
+        int64_t c = ro_int_value(v);
+        if (top == NULL || c > top_n || (c == top_n && ro_str_compare(k, top) < 0)) {
+            top = k;
+            top_n = c;
+        }
+    }
+    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_DISTINCT_TAGS], ro_int_from_i64(rt, (int64_t)ro_dict_len(a.tags))));
+    RT_CHECK(ro_dict_set(rt, a.out, K[K_TOP_TAG], top != NULL ? top : none));
+    ro_object *out = a.out;
+    a.out = NULL;
+    acc_drop(rt, &a);
+    return out;
+fail:
+    acc_drop(rt, &a);
+    return NULL;
+}
+
+static const bt_job summary_job = {
+    .abi_version = BT_JOB_ABI_VERSION,
+    .name = "summary",
+    .create = summary_create,
+    .destroy = summary_destroy,
+    .process = summary_process,
+};
+
+const bt_job *bt_job_summary(void)
+{
+    return &summary_job;
+}

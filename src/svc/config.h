@@ -1,0 +1,37 @@
+/* config.h - reclaimd's configuration: one table of keys drives parsing, checking and printing. */
+#ifndef RECLAIMD_SVC_CONFIG_H
+#define RECLAIMD_SVC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bt.h"
+
+typedef struct svc_config {
+    char spool_dir[4096];          /* [spool] dir */
+    bt_config batch;               /* [batch] users, bad_records, max_record_bytes, max_depth; [spool] done_action */
+    char job[4096];                /* [batch] job */
+    bt_job_option *job_opts;       /* [job] section, in file order (malloc'd) */
+    size_t njob_opts;
+    bool gc_enabled;               /* [runtime] gc */
+    uint32_t gc_threshold0;        /* [runtime] gc_threshold */
+    int log_level;                 /* [log] level, syslog numbering */
+} svc_config;
+
+/* Defaults for every key. */
+void svc_config_defaults(svc_config *c);
+/* Read path over the defaults. Every problem is reported, one line each
+ * ("FILE:LINE: [section] key: what is wrong (expected ...)"), into errs.
+ * Returns the number of problems (0 = valid), or -1 if the file cannot be read. */
+int svc_config_load(svc_config *c, const char *path, char *errs, size_t errlen);
+/* Print the effective configuration as a config file. */
+void svc_config_print(const svc_config *c, FILE *f);
+void svc_config_free(svc_config *c);
+/* Parse "512", "64KiB", "1 MiB", "2GiB" into bytes. Returns 0 or -1. */
+int svc_parse_size(const char *s, uint64_t *out);
+/* Name of a syslog level ("info"), or NULL. */
+const char *svc_level_name(int level);
+
+#endif
