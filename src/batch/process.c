@@ -454,6 +454,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     ro_state *rt = w->rt;
     const bt_config *cfg = w->cfg;
     int rc = -1, in_fd = -1, out_fd = -1, err_fd = -1;
+    bool gc_auto = ro_gc_is_enabled(rt);
     bt_reader rd = {0};
     nj_buf outb = {0}, errb = {0};
     memset(rep, 0, sizeof *rep);
@@ -516,12 +517,17 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     bt_log(w, 6, "input=%s %s offset=%" PRIu64 " batch=%" PRIu64, name, exists ? "resumed" : "started",
            ck.in_offset, ck.batch);
 
+    /* Collection happens at batch boundaries: while a batch is built all its
+     * records are alive anyway, so automatic young collections would only
+     * rescan and promote them. Once the committed batch is dropped (a cycle:
+     * users -> batch) one young collection frees the whole batch. */
     for (;;) {
         if (w->stop != NULL && *w->stop) {
             bt_log(w, 5, "input=%s paused at batch=%" PRIu64 " (stop requested)", name, ck.batch);
             rc = 0;
             goto out;
         }
+        ro_gc_disable(rt);
         ro_object *batch = ro_object_new(rt, w->batch_type, 0);
         ro_object *users = ro_list_new(rt, cfg->users_per_batch);
         if (batch == NULL || users == NULL) {
@@ -645,6 +651,10 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         rep->good += count - bad;
         rep->batches++;
         ro_decref(rt, batch);               /* a cycle (users -> batch): the collector frees it */
+        if (gc_auto) {
+            ro_gc_enable(rt);
+            ro_gc_collect(rt, 0, NULL);
+        }
         if (eof)
             break;
     }
@@ -674,6 +684,8 @@ rt_fail:
     snprintf(err, errlen, "runtime error in work/%s: %s", name, ro_err_msg(rt));
     ro_err_clear(rt);
 out:
+    if (gc_auto)
+        ro_gc_enable(rt);
     if (in_fd >= 0)
         close(in_fd);
     if (out_fd >= 0)

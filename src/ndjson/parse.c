@@ -227,19 +227,65 @@ static ro_object *parse_string(nj_parser *ps, bool key)
         ps->scratch[n++] = out;
         ps->p++;
     }
-    ro_object *s = ro_str_from_utf8(ps->rt, n ? ps->scratch : "", n);
-    if (s == NULL)
-        return fail_rt(ps);
-    if (key && ro_str_intern(ps->rt, &s) != 0) {
-        ro_decref(ps->rt, s);
-        return fail_rt(ps);
-    }
-    return s;
+    /* Validated above; keys come from the intern table without a copy. */
+    const char *text = n ? ps->scratch : "";
+    ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, n) : ro_str_from_valid_utf8(ps->rt, text, n);
+    return s != NULL ? s : fail_rt(ps);
 }
 
 static bool is_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
+}
+
+/* Clinger's fast path: a decimal with at most 15 significant digits and a
+ * power of ten up to 22 is an exact integer times or over an exact power of
+ * ten, so one IEEE operation gives the correctly rounded double (what strtod
+ * returns). Returns false when the text is outside that case. */
+static bool fast_decimal(const uint8_t *p, const uint8_t *end, double *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    bool neg = *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    int digits = 0, scale = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (m != 0 || *p != '0')
+            digits++;
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (digits > 15)
+            return false;
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (m != 0 || *p != '0')
+                digits++;
+            m = m * 10 + (uint64_t)(*p - '0');
+            scale--;
+            if (digits > 15)
+                return false;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = p < end && *p == '-';
+        if (p < end && (*p == '-' || *p == '+'))
+            p++;
+        int e = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            e = e * 10 + (*p - '0');
+            if (e > 400)
+                return false;
+        }
+        scale += eneg ? -e : e;
+    }
+    if (scale < -22 || scale > 22)
+        return false;
+    double v = (double)m;    /* exact: m < 10^15 < 2^53 */
+    v = scale < 0 ? v / pow10[-scale] : v * pow10[scale];
+    *out = neg ? -v : v;
+    return true;
 }
 
 static ro_object *parse_number(nj_parser *ps)
@@ -297,6 +343,11 @@ static ro_object *parse_number(nj_parser *ps)
         return o != NULL ? o : fail_rt(ps);
     }
     size_t len = (size_t)(ps->p - s);
+    double fast;
+    if (fast_decimal(s, ps->p, &fast)) {
+        ro_object *o = ro_float_from_double(ps->rt, fast);
+        return o != NULL ? o : fail_rt(ps);
+    }
     if (scratch_reserve(ps, len + 1) != 0)
         return fail_rt(ps);
     memcpy(ps->scratch, s, len);

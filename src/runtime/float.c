@@ -1,6 +1,7 @@
 /* float.c - IEEE 754 doubles, with a bounded free list. */
 #include "ro_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,10 +69,8 @@ int ro_float_as_double(ro_state *rt, ro_object *o, double *out)
     }
 }
 
-/* Shortest round-trip digits: try 1..17 significant digits until the text
- * reads back to the same double (17 always does for IEEE doubles), then lay
- * them out as Python's repr does: positional for decimal exponents -4..15,
- * scientific otherwise. */
+/* Shortest round-trip digits (see below), laid out as Python's repr does:
+ * positional for decimal exponents -4..15, scientific otherwise. */
 size_t ro_format_double(double v, char *out)
 {
     if (isnan(v))
@@ -80,8 +79,14 @@ size_t ro_format_double(double v, char *out)
         return (size_t)sprintf(out, v < 0 ? "-inf" : "inf");
     if (v == 0)
         return (size_t)sprintf(out, signbit(v) ? "-0.0" : "0.0");
+    /* If 15 significant digits read back, trailing zeros stripped from them
+     * give the shortest text: any shorter round-tripping decimal lies within
+     * half an ulp of v, far inside half a unit of the 15th digit, so rounding
+     * v to 15 digits lands on it. Otherwise the closest 16-digit decimal, then
+     * 17 (which always reads back). Subnormals carry fewer bits, so that
+     * argument fails for them: they try every precision from 1. */
     char tmp[40];
-    for (int p = 1; p <= 17; p++) {
+    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
         if (strtod(tmp, NULL) == v)
             break;

@@ -285,38 +285,30 @@ static int garbage_append(ro_state *rt, ro_object *o)
  * freed: those move to `old`, kept alive by the garbage list. */
 static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *old)
 {
+    ro_gchead parked;
     uint64_t uncollectable = 0;
+    list_init(&parked);
     while (!list_empty(unreachable)) {
         ro_gchead *g = unreachable->gc_next;
         ro_object *o = RO_GC_OBJ(g);
         g->gc_flags &= RO_GCF_FINALIZED;   /* no longer being collected */
-        g->gc_refs = 0;
         ro_clear_fn clear = o->ob_type->tp_clear;
         ro_incref(o);
         if (clear != NULL)
             clear(rt, o);
-        if (o->ob_refcnt > 1) {
-            /* Still referenced after its clear: either a later clear in this
-             * set frees it (then it leaves the list by itself), or nothing
-             * can. Park it on `old` and decide after the pass. */
-            list_move(g, old);
-            g->gc_flags |= RO_GCF_UNREACHABLE;
-        }
+        /* Still referenced after its clear: a later clear in this set may
+         * free it (it then leaves `parked` by itself), or nothing can. */
+        if (o->ob_refcnt > 1)
+            list_move(g, &parked);
         ro_decref(rt, o);
     }
-    /* Objects parked above that are still alive and still marked could not
-     * be freed by clearing their whole set: report and keep them. */
-    ro_gchead *g = old->gc_next;
-    while (g != old) {
-        ro_gchead *next = g->gc_next;
-        if (g->gc_flags & RO_GCF_UNREACHABLE) {
-            g->gc_flags &= ~RO_GCF_UNREACHABLE;
-            uncollectable++;
-            if (garbage_append(rt, RO_GC_OBJ(g)) != 0)
-                ro_err_clear(rt);   /* still counted and kept tracked: not lost */
-        }
-        g = next;
+    /* What is still parked survived the clearing of its whole set. */
+    for (ro_gchead *g = parked.gc_next; g != &parked; g = g->gc_next) {
+        uncollectable++;
+        if (garbage_append(rt, RO_GC_OBJ(g)) != 0)
+            ro_err_clear(rt);   /* still counted and kept tracked: not lost */
     }
+    list_merge(&parked, old);
     return uncollectable;
 }
 

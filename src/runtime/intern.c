@@ -115,6 +115,26 @@ int ro_str_intern(ro_state *rt, ro_object **p)
     return 0;
 }
 
+ro_object *ro_str_intern_utf8(ro_state *rt, const char *data, size_t n)
+{
+    uint64_t h = ro_hash_bytes(rt, data, n);
+    bool found;
+    size_t i = probe(&rt->interned, h, data, n, &found);
+    if (found) {
+        ro_object *t = RO_OBJ(rt->interned.ss_slots[i]);
+        ro_incref(t);
+        return t;
+    }
+    ro_object *s = ro_str_from_utf8(rt, data, n);
+    if (s == NULL)
+        return NULL;
+    if (ro_str_intern(rt, &s) != 0) {
+        ro_decref(rt, s);
+        return NULL;
+    }
+    return s;
+}
+
 ro_object *ro_str_intern_cstr(ro_state *rt, const char *cs)
 {
     ro_object *s = ro_str_from_cstr(rt, cs);

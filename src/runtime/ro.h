@@ -319,6 +319,12 @@ typedef struct ro_str {
 /* From UTF-8 bytes; invalid UTF-8 (overlongs, surrogates, > U+10FFFF, bad
  * continuation) is RO_E_UNICODE naming the byte offset. Returns: new. */
 ro_object *ro_str_from_utf8(ro_state *rt, const char *s, size_t nbytes);
+/* From bytes the caller has already validated as UTF-8 (a parser that checked
+ * them, say); invalid input here breaks the str invariants. Returns: new. */
+ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *s, size_t nbytes);
+/* The interned string for UTF-8 bytes: looked up without allocating, made
+ * (and validated) only the first time. Returns: new. */
+ro_object *ro_str_intern_utf8(ro_state *rt, const char *s, size_t nbytes);
 /* From a NUL-terminated UTF-8 string. Returns: new. */
 ro_object *ro_str_from_cstr(ro_state *rt, const char *s);
 /* printf-style. Returns: new. */

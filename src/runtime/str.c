@@ -109,6 +109,24 @@ ro_object *ro_str_from_utf8(ro_state *rt, const char *data, size_t nbytes)
     return RO_OBJ(s);
 }
 
+ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *data, size_t nbytes)
+{
+    ro_str *s = str_alloc(rt, nbytes);
+    if (s == NULL)
+        return NULL;
+    memcpy(s->s_data, data, nbytes);
+    size_t cps = 0;
+    bool ascii = true;
+    for (size_t i = 0; i < nbytes; i++) {
+        uint8_t c = (uint8_t)data[i];
+        cps += (c & 0xC0) != 0x80;       /* count every byte that starts a code point */
+        ascii &= c < 0x80;
+    }
+    s->s_len = cps;
+    s->s_state = ascii ? RO_STR_ASCII : 0;
+    return RO_OBJ(s);
+}
+
 ro_object *ro_str_from_cstr(ro_state *rt, const char *s)
 {
     return ro_str_from_utf8(rt, s, strlen(s));

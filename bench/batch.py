@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""bench/batch: the summary job on generated users, reclaimd vs the Python baseline, same run.
+
+usage: batch.py RECLAIMD [--mb N] [--json] [--flat] [--keep]
+
+Generates N MB (default 200) of users with ../shared/bench/gen_users.py, runs
+`reclaimd --once` on a spool holding it (one worker, batches of 500) and
+../shared/bench/summary.py on the same file, and prints records/s, MB/s and
+peak RSS of both side by side. --flat also runs reclaimd on 50 MB and 500 MB
+inputs and prints both peak RSS figures (the goal: within 20% of each other).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench"))
+PY = "/usr/bin/python3"
+
+
+def arg(name, default):
+    return type(default)(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def reclaimd_run(reclaimd, src, work):
+    spool = os.path.join(work, "spool-%d" % os.path.getsize(src))
+    shutil.rmtree(spool, ignore_errors=True)
+    os.makedirs(os.path.join(spool, "inbox"))
+    shutil.copy(src, os.path.join(spool, "inbox", "users.ndjson"))
+    p = subprocess.Popen([reclaimd, "--once", "--spool", spool], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    t0 = time.monotonic()
+    _, status, ru = os.wait4(p.pid, 0)    # its own rusage: peak RSS of reclaimd alone
+    dt = time.monotonic() - t0
+    err = p.stderr.read().decode(errors="replace")
+    if status != 0:
+        sys.exit("bench/batch: reclaimd failed:\n" + err)
+    records = sum(1 for line in open(os.path.join(spool, "done", "users.ndjson"), "rb") if line.strip())
+    shutil.rmtree(spool)
+    return {"records": records, "seconds": dt, "records_per_s": records / dt,
+            "mb_per_s": os.path.getsize(src) / dt / 1e6, "peak_rss_bytes": ru.ru_maxrss * 1024}
+
+
+def python_run(src, work):
+    out = os.path.join(work, "py.out")
+    err = os.path.join(work, "py.err")
+    p = subprocess.run([PY, os.path.join(SHARED, "summary.py"), src, out, err], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("bench/batch: summary.py failed:\n" + p.stderr)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def generate(mb, work):
+    path = os.path.join(work, "users-%dmb.ndjson" % mb)
+    if not os.path.exists(path):
+        subprocess.run([PY, os.path.join(SHARED, "gen_users.py"), path, "--mb", str(mb)], check=True)
+    return path
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit(__doc__)
+    reclaimd = os.path.abspath(sys.argv[1])
+    if not os.path.exists(os.path.join(SHARED, "gen_users.py")):
+        sys.exit("bench/batch: needs %s (the shared benchmark data generator)" % SHARED)
+    mb = arg("--mb", 200)
+    work = tempfile.mkdtemp(prefix="reclaimd-bench-")
+    try:
+        src = generate(mb, work)
+        ro = reclaimd_run(reclaimd, src, work)
+        py = python_run(src, work)
+        flat = None
+        if "--flat" in sys.argv:
+            small, large = generate(50, work), generate(500, work)
+            flat = {"50": reclaimd_run(reclaimd, small, work), "500": reclaimd_run(reclaimd, large, work)}
+        if "--json" in sys.argv:
+            d = {k: ro[k] for k in ("records", "records_per_s", "mb_per_s", "peak_rss_bytes")}
+            d.update({"py_" + k: py[k] for k in ("records", "records_per_s", "mb_per_s", "peak_rss_bytes")})
+            if flat:
+                d["peak_rss_50mb_bytes"] = flat["50"]["peak_rss_bytes"]
+                d["peak_rss_500mb_bytes"] = flat["500"]["peak_rss_bytes"]
+            print(json.dumps(d))
+            return 0
+        print("bench/batch: summary job, %d MB, %d users, batches of 500, one worker\n" % (mb, ro["records"]))
+        print("%-22s %14s %14s %8s" % ("", "reclaimd", "summary.py", "ratio"))
+        print("%-22s %14.0f %14.0f %7.1fx" % ("records/s", ro["records_per_s"], py["records_per_s"],
+                                             ro["records_per_s"] / py["records_per_s"]))
+        print("%-22s %14.1f %14.1f %7.1fx" % ("MB/s", ro["mb_per_s"], py["mb_per_s"], ro["mb_per_s"] / py["mb_per_s"]))
+        print("%-22s %12.1fMiB %12.1fMiB %7.2fx" % ("peak RSS", ro["peak_rss_bytes"] / 2**20,
+                                                  py["peak_rss_bytes"] / 2**20,
+                                                  ro["peak_rss_bytes"] / py["peak_rss_bytes"]))
+        if flat:
+            a, b = flat["50"]["peak_rss_bytes"], flat["500"]["peak_rss_bytes"]
+            print("\npeak RSS, reclaimd: %.1f MiB on 50 MB, %.1f MiB on 500 MB (%+.0f%%)" %
+                  (a / 2**20, b / 2**20, (b / a - 1) * 100))
+        print("\n(ratio = reclaimd / summary.py for throughput; reclaimd / summary.py for RSS)")
+        return 0
+    finally:
+        if "--keep" not in sys.argv:
+            shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
