@@ -143,6 +143,7 @@ static int run_once(svc_config *cfg, svc_log *lg)
     if (!cfg->gc_enabled)
         ro_gc_disable(rt);
     ro_gc_set_threshold(rt, cfg->gc_threshold0, 10, 10);
+    ro_mem_set_release_threshold(rt, cfg->release_threshold);
     void *dl = NULL;
     const bt_job *job = bt_job_load(cfg->job, &dl, err, sizeof err);
     if (job == NULL) {

@@ -50,6 +50,8 @@ static const cf_key keys[] = {
      "automatic cycle collection"},
     {"runtime", "gc_threshold", CF_UINT, OFF(gc_threshold0), "700", 1, 100000000, NULL, NULL,
      "container allocations minus deallocations that trigger a young collection"},
+    {"runtime", "release_threshold", CF_SIZE, OFF(release_threshold), "8MiB", 0, 1ull << 40, NULL, NULL,
+     "free pool memory kept for reuse before it goes back to the OS: more means fewer page faults between batches, less means RSS closer to what live objects need"},
     {"log", "level", CF_ENUM, OFF(log_level), "info", 0, 0, level_names, level_values,
      "least important level logged: err, warning, notice, info, debug"},
 };

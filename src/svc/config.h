@@ -17,6 +17,7 @@ typedef struct svc_config {
     size_t njob_opts;
     bool gc_enabled;               /* [runtime] gc */
     uint32_t gc_threshold0;        /* [runtime] gc_threshold */
+    size_t release_threshold;      /* [runtime] release_threshold */
     int log_level;                 /* [log] level, syslog numbering */
 } svc_config;
 
