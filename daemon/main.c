@@ -89,7 +89,7 @@ static int write_demo_input(const char *dir, const char *name, int users, int ba
             fprintf(f, "%s\n", bads[u % 3]);
             continue;
         }
-        fprintf(f, "{\"user_id\": \"%s-%05d\", \"events\": [", name, u);
+        fprintf(f, "{\"user_id\": \"%.*s-%05d\", \"events\": [", (int)(strlen(name) - 7), name, u);
         int n = (int)(rng(&s) % 12);
         int64_t ts = 1700000000 + (int64_t)(rng(&s) % 10000000);
         for (int e = 0; e < n; e++) {
@@ -310,6 +310,7 @@ int main(int argc, char **argv)
             return EXIT_SPOOL;
         }
         printf("demo: 2 inputs of generated users written to %s/inbox/ (3 bad records included)\n", demo_dir);
+        fflush(stdout);
     }
     int rc = run_once(&cfg, &lg);
     if (o.demo && rc == EXIT_OK) {

@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+demo=$(mktemp -d /tmp/reclaimd-demo.XXXXXX)
 echo
-echo "== demo: the seed experiment (10M ints built and dropped, vs CPython) =="
+echo "== demo: reclaimd --demo $demo (generated users through the summary job, crash-safe spool) =="
+./build/daemon/reclaimd --demo "$demo"
+echo
+echo "== the seed experiment: 10M ints built and dropped, reclaimd's runtime vs CPython =="
 ./build/bench/seed

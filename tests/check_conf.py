@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""conf/reclaimd.conf documents every configuration key with its default.
+
+usage: check_conf.py RECLAIMD conf/reclaimd.conf
+
+The key set of the file must equal the key set reclaimd knows (from
+--check-config), every value in the file must be that key's default (the
+spool directory excepted), and the file must pass --check-config.
+"""
+import re
+import subprocess
+import sys
+import tempfile
+
+reclaimd, conf = sys.argv[1], sys.argv[2]
+
+
+def keys_of(text):
+    section, out = None, {}
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"^\[(\w+)\]$", line)
+        if m:
+            section = m.group(1)
+        m = re.match(r"^(\w+) = (.*)$", line)
+        if m:
+            out[(section, m.group(1))] = m.group(2)
+    return out
+
+
+bad = 0
+p = subprocess.run([reclaimd, "--check-config", "--config", conf], capture_output=True, text=True)
+if p.returncode != 0:
+    print("FAIL: %s does not pass --check-config:\n%s" % (conf, p.stderr))
+    bad += 1
+with tempfile.NamedTemporaryFile("w", suffix=".conf") as empty:
+    empty.write("[spool]\ndir = /x\n")
+    empty.flush()
+    defaults = keys_of(subprocess.run([reclaimd, "--check-config", "--config", empty.name],
+                                      capture_output=True, text=True, check=True).stdout)
+documented = keys_of(open(conf).read())
+for k in sorted(set(defaults) | set(documented)):
+    if k not in documented:
+        print("FAIL: [%s] %s is not documented in %s" % (k[0], k[1], conf))
+        bad += 1
+    elif k not in defaults:
+        print("FAIL: [%s] %s is documented but reclaimd does not know it" % k)
+        bad += 1
+    elif k != ("spool", "dir") and documented[k] != defaults[k]:
+        print("FAIL: [%s] %s = %s in %s, but the default is %s" % (k[0], k[1], documented[k], conf, defaults[k]))
+        bad += 1
+print("%d passed, %d failed" % (len(defaults) - bad if bad < len(defaults) else 0, bad))
+sys.exit(1 if bad else 0)
