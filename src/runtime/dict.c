@@ -162,6 +162,7 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
         if (ix == -2)
             goto fail;
         if (ix >= 0) {
+            ro_gc_track_for(rt, o, value);
             ro_object *old = d->d_entries[ix].e_value;
             d->d_entries[ix].e_value = value;
             ro_decref(rt, old);
@@ -178,6 +179,8 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
             slot = (slot * 5 + 1 + (size_t)perturb) & mask;
         }
     }
+    ro_gc_track_for(rt, o, key);
+    ro_gc_track_for(rt, o, value);
     ro_dict_entry *e = &d->d_entries[d->d_nentries];
     ro_incref(key);
     e->e_hash = h;
@@ -371,7 +374,6 @@ ro_object *ro_dict_new(ro_state *rt)
     d->d_index = NULL;
     d->d_entries = NULL;
     d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
-    ro_gc_track(rt, o);
-    ro_gc_after_alloc(rt);
+    ro_gc_after_alloc(rt);     /* untracked until it holds a container */
     return o;
 }

@@ -119,8 +119,7 @@ ro_object *ro_list_new(ro_state *rt, size_t hint)
         ro_object_free(rt, o, sizeof(ro_list));
         return NULL;
     }
-    ro_gc_track(rt, o);
-    ro_gc_after_alloc(rt);
+    ro_gc_after_alloc(rt);     /* untracked until it holds a container */
     return o;
 }
 
@@ -148,6 +147,7 @@ int ro_list_append_steal(ro_state *rt, ro_object *o, ro_object *item)
             return -1;
         }
     }
+    ro_gc_track_for(rt, o, item);
     l->l_items[n] = item;
     RO_SIZE(o) = n + 1;
     return 0;
@@ -179,6 +179,7 @@ int ro_list_set_item(ro_state *rt, ro_object *l, size_t i, ro_object *item)
         ro_xdecref(rt, item);
         return -1;
     }
+    ro_gc_track_for(rt, l, item);
     ro_object **slot = &((ro_list *)l)->l_items[i];
     ro_object *old = *slot;
     *slot = item;

@@ -380,6 +380,17 @@ static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
     rt->gc_tracked--;
 }
 
+/* Lists, dicts and tuples holding only atoms cannot be part of a cycle, so
+ * they start untracked (as CPython does for dicts and tuples) and are tracked
+ * the moment a container is stored in them. Invariant: an untracked list,
+ * dict or tuple references no object of a container type. Every store of an
+ * item into one of them goes through this. */
+static inline void ro_gc_track_for(ro_state *rt, ro_object *container, const ro_object *item)
+{
+    if (RO_UNLIKELY(item->ob_type->tp_flags & RO_TPFLAG_GC))
+        ro_gc_track(rt, container);
+}
+
 /* ------------------------------------------------------------- helpers */
 
 void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

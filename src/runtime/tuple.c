@@ -105,8 +105,7 @@ ro_object *ro_tuple_new(ro_state *rt, size_t n)
     RO_SIZE(o) = n;
     for (size_t i = 0; i < n; i++)
         ((ro_tuple *)o)->t_items[i] = NULL;
-    ro_gc_track(rt, o);
-    ro_gc_after_alloc(rt);
+    ro_gc_after_alloc(rt);     /* untracked until a container is stored in it */
     return o;
 }
 
@@ -120,6 +119,7 @@ ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...)
     for (size_t i = 0; i < n; i++) {
         ro_object *item = va_arg(ap, ro_object *);
         ro_incref(item);
+        ro_gc_track_for(rt, t, item);
         ((ro_tuple *)t)->t_items[i] = item;
     }
     va_end(ap);
@@ -135,6 +135,8 @@ int ro_tuple_set_item(ro_state *rt, ro_object *t, size_t i, ro_object *item)
                    "tuple assignment index %zu out of range", i);
         return -1;
     }
+    if (item != NULL)
+        ro_gc_track_for(rt, t, item);
     ro_object **slot = &((ro_tuple *)t)->t_items[i];
     ro_object *old = *slot;
     *slot = item;

@@ -251,8 +251,10 @@ static void survivors_are_promoted_one_generation(void **state)
     ro_object *keep[10];
     uint64_t g0 = ro_gc_generation_size(rt, 0), g1 = ro_gc_generation_size(rt, 1);
     uint64_t g2 = ro_gc_generation_size(rt, 2);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 10; i++) {           /* lists holding a list: tracked */
         keep[i] = ro_list_new(rt, 0);
+        ro_list_append_steal(rt, keep[i], ro_list_new(rt, 0));
+    }
     assert_int_equal(ro_gc_generation_size(rt, 0), g0 + 10);
     ro_gc_collect(rt, 0, NULL);
     assert_int_equal(ro_gc_generation_size(rt, 0), 0);
@@ -375,6 +377,49 @@ static void failed_allocation_gets_one_emergency_collection(void **state)
     ro_gc_set_callback(rt, NULL, NULL);
 }
 
+/* Containers holding only atoms cannot be in a cycle: untracked until a
+ * container is stored in them, by any path. */
+static void atom_only_containers_are_untracked_until_they_hold_a_container(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *l = ro_list_new(rt, 0), *d = ro_dict_new(rt), *s = ro_str_from_cstr(rt, "x");
+    ro_object *i = ro_int_from_i64(rt, 5000), *t = ro_tuple_pack(rt, 2, s, i);
+    ro_list_append(rt, l, s);
+    ro_list_append(rt, l, i);
+    ro_dict_set(rt, d, s, i);
+    ro_dict_set(rt, d, i, t);          /* a tuple is a container type, even when untracked */
+    assert_false(ro_gc_is_tracked(l));
+    assert_false(ro_gc_is_tracked(t));
+    assert_true(ro_gc_is_tracked(d));  /* it holds the tuple: tracked */
+    ro_object *e = ro_list_new(rt, 0);
+    ro_list_set_item(rt, l, 0, e);     /* replace an atom with a container */
+    assert_true(ro_gc_is_tracked(l));
+    ro_object *t2 = ro_tuple_new(rt, 1);
+    assert_false(ro_gc_is_tracked(t2));
+    ro_tuple_set_item(rt, t2, 0, ro_list_new(rt, 0));
+    assert_true(ro_gc_is_tracked(t2));
+    /* A cycle made from two untracked lists is found: each became tracked. */
+    ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
+    assert_false(ro_gc_is_tracked(a) || ro_gc_is_tracked(b));
+    ro_list_append(rt, a, b);
+    ro_list_append(rt, b, a);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    ro_gc_report r;
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 2);
+    /* The same through a dict value and a dict key position. */
+    ro_object *x = ro_dict_new(rt), *y = ro_list_new(rt, 0);
+    ro_dict_set(rt, x, s, y);
+    ro_list_append(rt, y, x);
+    ro_decref(rt, x);
+    ro_decref(rt, y);
+    ro_gc_collect(rt, 2, &r);
+    assert_int_equal(r.collected, 2);
+    ro_decref(rt, l); ro_decref(rt, d); ro_decref(rt, e); ro_decref(rt, t); ro_decref(rt, t2);
+    ro_decref(rt, s); ro_decref(rt, i);
+}
+
 static void bad_generation_is_an_error(void **state)
 {
     ro_state *rt = RT(state);
@@ -399,6 +444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(disabling_stops_automatic_collection, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(full_collection_releases_caches_and_memory, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(failed_allocation_gets_one_emergency_collection, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(atom_only_containers_are_untracked_until_they_hold_a_container, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(bad_generation_is_an_error, gc_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/gc", tests, NULL, NULL);
