@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();                       /* and reads back to the same text */
         ro_decref(rt, w);
         ro_decref(rt, v);
-        nj_buf_free(&a);
-        nj_buf_free(&b);
+        ro_sbuf_free(&a);
+        ro_sbuf_free(&b);
     }
     if (ro_close(rt) != 0)
         abort();                           /* nothing leaked */

@@ -348,7 +348,7 @@ static int bad_record(bt_worker *w, nj_buf *errb, uint64_t line, size_t column, 
     if (r == 0)
         r = nj_emit(rt, d, errb);
     if (r == 0)
-        r = nj_buf_append(rt, errb, "\n", 1);
+        r = ro_sbuf_append(rt, errb, "\n", 1);
     ro_decref(rt, d);
     return r;
 }
@@ -455,6 +455,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     const bt_config *cfg = w->cfg;
     int rc = -1, in_fd = -1, out_fd = -1, err_fd = -1;
     bool gc_auto = ro_gc_is_enabled(rt);
+    bool gone = false;                      /* the input left work/: drop its lock file too */
     bt_reader rd = {0};
     nj_buf outb = {0}, errb = {0};
     memset(rep, 0, sizeof *rep);
@@ -484,20 +485,23 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     if (in_fd < 0) {
         if (errno == ENOENT) {              /* finished or rejected by someone else */
             remove_work_files(sp, name);
-            drop_lock(sp, name, lk);
-            return 0;
+            rc = 0;
+            gone = true;
+            goto out;
         }
         char reason[300];
         snprintf(reason, sizeof reason, "rejected: cannot open work/%s: %s", name, strerror(errno));
         rep->rejected = true;
         rc = reject(w, name, reason, err, errlen);
-        goto out_unlock;
+        gone = rc == 0;
+        goto out;
     }
     struct stat st;
     if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rep->rejected = true;
         rc = reject(w, name, "rejected: not a regular file", err, errlen);
-        goto out_unlock;
+        gone = rc == 0;
+        goto out;
     }
     out_fd = open_output(sp, name, ".out.tmp", ck.out_len);
     err_fd = open_output(sp, name, ".errors.tmp", ck.err_len);
@@ -593,7 +597,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
                     rep->rejected = true;
                     rep->bad++;
                     rc = reject(w, name, reason, err, errlen);
-                    goto out_unlock;
+                    gone = rc == 0;
+                    goto out;
                 }
                 if (bad_record(w, &errb, line, column, msg, s, n) != 0) {
                     ro_decref(rt, batch);
@@ -623,7 +628,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         }
         for (size_t i = 0; i < ro_list_len(users); i++) {
             bt_user *u = (bt_user *)((ro_list *)users)->l_items[i];
-            if (nj_emit(rt, u->result, &outb) != 0 || nj_buf_append(rt, &outb, "\n", 1) != 0) {
+            if (nj_emit(rt, u->result, &outb) != 0 || ro_sbuf_append(rt, &outb, "\n", 1) != 0) {
                 ro_decref(rt, batch);
                 goto rt_fail;
             }
@@ -669,16 +674,7 @@ done:
     bt_log(w, 6, "input=%s finished records=%" PRIu64 " good=%" PRIu64 " bad=%" PRIu64 " batches=%" PRIu64, name,
            rep->records, rep->good, rep->bad, ck.batch);
     rc = 0;
-out_unlock:
-    if (in_fd >= 0)
-        close(in_fd);
-    if (out_fd >= 0)
-        close(out_fd);
-    if (err_fd >= 0)
-        close(err_fd);
-    in_fd = out_fd = err_fd = -1;
-    if (rc == 0)
-        drop_lock(sp, name, lk), lk = -1;
+    gone = true;
     goto out;
 rt_fail:
     snprintf(err, errlen, "runtime error in work/%s: %s", name, ro_err_msg(rt));
@@ -692,10 +688,12 @@ out:
         close(out_fd);
     if (err_fd >= 0)
         close(err_fd);
-    if (lk >= 0)
-        close(lk);
+    if (gone)
+        drop_lock(sp, name, lk);            /* unlinks the lock file, then lets go of it */
+    else
+        close(lk);                          /* the input stays in work/: resumable */
     free(rd.buf);
-    nj_buf_free(&outb);
-    nj_buf_free(&errb);
+    ro_sbuf_free(&outb);
+    ro_sbuf_free(&errb);
     return rc;
 }

@@ -14,36 +14,9 @@
 /* Shortest round-trip text of a double (runtime, float.c). */
 size_t ro_format_double(double v, char *out);
 
-void nj_buf_free(nj_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-int nj_buf_append(ro_state *rt, nj_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            ro_err_nomem(rt, cap);
-            return -1;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 static int emit_str(ro_state *rt, const char *s, size_t n, nj_buf *out)
 {
-    if (nj_buf_append(rt, out, "\"", 1) != 0)
+    if (ro_sbuf_append(rt, out, "\"", 1) != 0)
         return -1;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -62,13 +35,13 @@ static int emit_str(ro_state *rt, const char *s, size_t n, nj_buf *out)
         case '\f': e = "\\f"; break;
         default: snprintf(esc, sizeof esc, "\\u%04x", c);
         }
-        if (nj_buf_append(rt, out, s + run, i - run) != 0 || nj_buf_append(rt, out, e, strlen(e)) != 0)
+        if (ro_sbuf_append(rt, out, s + run, i - run) != 0 || ro_sbuf_append(rt, out, e, strlen(e)) != 0)
             return -1;
         run = i + 1;
     }
-    if (nj_buf_append(rt, out, s + run, n - run) != 0)
+    if (ro_sbuf_append(rt, out, s + run, n - run) != 0)
         return -1;
-    return nj_buf_append(rt, out, "\"", 1);
+    return ro_sbuf_append(rt, out, "\"", 1);
 }
 
 static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
@@ -81,12 +54,12 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
     }
     switch (RO_TYPE(o)->tp_kind) {
     case RO_K_NONE:
-        return nj_buf_append(rt, out, "null", 4);
+        return ro_sbuf_append(rt, out, "null", 4);
     case RO_K_BOOL:
-        return ro_bool_value(o) ? nj_buf_append(rt, out, "true", 4) : nj_buf_append(rt, out, "false", 5);
+        return ro_bool_value(o) ? ro_sbuf_append(rt, out, "true", 4) : ro_sbuf_append(rt, out, "false", 5);
     case RO_K_INT: {
         int n = snprintf(num, sizeof num, "%" PRId64, ro_int_value(o));
-        return nj_buf_append(rt, out, num, (size_t)n);
+        return ro_sbuf_append(rt, out, num, (size_t)n);
     }
     case RO_K_FLOAT: {
         double d = ro_float_value(o);
@@ -95,7 +68,7 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                        isnan(d) ? "NaN" : "an infinity");
             return -1;
         }
-        return nj_buf_append(rt, out, num, ro_format_double(d, num));
+        return ro_sbuf_append(rt, out, num, ro_format_double(d, num));
     }
     case RO_K_STR:
         return emit_str(rt, ro_str_utf8(o), ro_str_nbytes(o), out);
@@ -103,19 +76,19 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
     case RO_K_TUPLE: {
         bool list = RO_TYPE(o)->tp_kind == RO_K_LIST;
         size_t n = list ? ro_list_len(o) : ro_tuple_len(o);
-        if (nj_buf_append(rt, out, "[", 1) != 0)
+        if (ro_sbuf_append(rt, out, "[", 1) != 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
             ro_object *item = list ? ((ro_list *)o)->l_items[i] : ((ro_tuple *)o)->t_items[i];
-            if ((i != 0 && nj_buf_append(rt, out, ", ", 2) != 0) || emit(rt, item, out, depth + 1) != 0)
+            if ((i != 0 && ro_sbuf_append(rt, out, ", ", 2) != 0) || emit(rt, item, out, depth + 1) != 0)
                 return -1;
         }
-        return nj_buf_append(rt, out, "]", 1);
+        return ro_sbuf_append(rt, out, "]", 1);
     }
     case RO_K_DICT: {
         size_t pos = 0, i = 0;
         ro_object *k, *v;
-        if (nj_buf_append(rt, out, "{", 1) != 0)
+        if (ro_sbuf_append(rt, out, "{", 1) != 0)
             return -1;
         while (ro_dict_next(o, &pos, &k, &v)) {
             if (!ro_is_kind(k, RO_K_STR)) {
@@ -123,12 +96,12 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                            RO_TYPE(k)->tp_name);
                 return -1;
             }
-            if ((i++ != 0 && nj_buf_append(rt, out, ", ", 2) != 0) ||
+            if ((i++ != 0 && ro_sbuf_append(rt, out, ", ", 2) != 0) ||
                 emit_str(rt, ro_str_utf8(k), ro_str_nbytes(k), out) != 0 ||
-                nj_buf_append(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
+                ro_sbuf_append(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
                 return -1;
         }
-        return nj_buf_append(rt, out, "}", 1);
+        return ro_sbuf_append(rt, out, "}", 1);
     }
     default:
         ro_err_set(rt, RO_E_TYPE, "cannot serialize an object of type '%s' as JSON", RO_TYPE(o)->tp_name);

@@ -40,15 +40,9 @@ typedef struct nj_error {
  * Returns: new. */
 ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err);
 
-/* Output buffer for the serializer (malloc'd; owned by the caller). */
-typedef struct nj_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} nj_buf;
-
-void nj_buf_free(nj_buf *b);
-int nj_buf_append(ro_state *rt, nj_buf *b, const char *s, size_t n);
+/* Output buffer for the serializer: the runtime's text buffer (owned by the
+ * caller; append with ro_sbuf_append, free with ro_sbuf_free). */
+typedef ro_sbuf nj_buf;
 
 /* Append the JSON text of o: dict keys must be str; floats print as the
  * shortest text that reads back to the same double; NaN and infinities are

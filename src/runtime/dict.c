@@ -250,8 +250,8 @@ int ro_dict_del(ro_state *rt, ro_object *o, ro_object *key)
     if (ix == -1) {
         ro_sbuf b = {NULL, 0, 0};
         if (ro_repr_into(rt, key, &b) == 0)
-            ro_err_set(rt, RO_E_KEY, "key %.200s not in dict", b.sb_data);
-        free(b.sb_data);
+            ro_err_set(rt, RO_E_KEY, "key %.200s not in dict", b.data);
+        free(b.data);
         return -1;
     }
     ro_dict_entry *e = &d->d_entries[ix];

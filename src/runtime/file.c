@@ -311,7 +311,7 @@ ro_object *ro_file_readline(ro_state *rt, ro_object *o)
         size_t avail = f->f_rlen - f->f_rpos;
         uint8_t *nl = memchr(start, '\n', avail);
         size_t take = nl != NULL ? (size_t)(nl - start) + 1 : avail;
-        if (nl != NULL && line.sb_len == 0) {
+        if (nl != NULL && line.len == 0) {
             f->f_rpos += take;
             return ro_bytes_from(rt, start, take);
         }
@@ -328,11 +328,11 @@ ro_object *ro_file_readline(ro_state *rt, ro_object *o)
         if (r == 0)
             break;
     }
-    ro_object *b = ro_bytes_from(rt, line.sb_data ? line.sb_data : "", line.sb_len);
-    free(line.sb_data);
+    ro_object *b = ro_bytes_from(rt, line.data ? line.data : "", line.len);
+    free(line.data);
     return b;
 fail:
-    free(line.sb_data);
+    free(line.data);
     return NULL;
 }
 

@@ -137,14 +137,7 @@ ro_object *ro_str_intern_utf8(ro_state *rt, const char *data, size_t n)
 
 ro_object *ro_str_intern_cstr(ro_state *rt, const char *cs)
 {
-    ro_object *s = ro_str_from_cstr(rt, cs);
-    if (s == NULL)
-        return NULL;
-    if (ro_str_intern(rt, &s) != 0) {
-        ro_decref(rt, s);
-        return NULL;
-    }
-    return s;
+    return ro_str_intern_utf8(rt, cs, strlen(cs));
 }
 
 size_t ro_str_interned_count(const ro_state *rt)

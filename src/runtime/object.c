@@ -138,47 +138,67 @@ int ro_equal(ro_state *rt, ro_object *a, ro_object *b)
 
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n)
 {
-    if (b->sb_len + n + 1 > b->sb_cap) {
-        size_t cap = b->sb_cap ? b->sb_cap : 64;
-        while (cap < b->sb_len + n + 1)
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
             cap *= 2;
-        char *d = realloc(b->sb_data, cap);
+        char *d = realloc(b->data, cap);
         if (d == NULL) {
             ro_err_nomem(rt, cap);
             return -1;
         }
-        b->sb_data = d;
-        b->sb_cap = cap;
+        b->data = d;
+        b->cap = cap;
     }
-    memcpy(b->sb_data + b->sb_len, s, n);
-    b->sb_len += n;
-    b->sb_data[b->sb_len] = '\0';
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void ro_sbuf_free(ro_sbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int ro_sbuf_vappendf(ro_state *rt, ro_sbuf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    size_t room = b->cap - b->len;      /* cap > len whenever data is set (NUL kept) */
+    int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? room : 0, fmt, ap);
+    if (n >= 0 && (b->data == NULL || (size_t)n >= room)) {
+        /* Did not fit: grow, then format again into the new room. */
+        size_t need = b->len + (size_t)n + 1, cap = b->cap ? b->cap : 64;
+        while (cap < need)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (d == NULL) {
+            va_end(again);
+            ro_err_nomem(rt, cap);
+            return -1;
+        }
+        b->data = d;
+        b->cap = cap;
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n < 0) {
+        ro_err_set(rt, RO_E_VALUE, "bad format '%s'", fmt);
+        return -1;
+    }
+    b->len += (size_t)n;
     return 0;
 }
 
 int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...)
 {
-    char tmp[128];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int r = ro_sbuf_vappendf(rt, b, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        ro_err_set(rt, RO_E_VALUE, "bad format '%s'", fmt);
-        return -1;
-    }
-    if ((size_t)n < sizeof tmp)
-        return ro_sbuf_append(rt, b, tmp, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL) {
-        ro_err_nomem(rt, (size_t)n + 1);
-        return -1;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int r = ro_sbuf_append(rt, b, big, (size_t)n);
-    free(big);
     return r;
 }
 
@@ -220,7 +240,7 @@ ro_object *ro_repr(ro_state *rt, ro_object *o)
     ro_sbuf b = {NULL, 0, 0};
     ro_object *s = NULL;
     if (ro_repr_into(rt, o, &b) == 0)
-        s = ro_str_from_utf8(rt, b.sb_data ? b.sb_data : "", b.sb_len);
-    free(b.sb_data);
+        s = ro_str_from_utf8(rt, b.data ? b.data : "", b.len);
+    free(b.data);
     return s;
 }

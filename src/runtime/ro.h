@@ -169,7 +169,13 @@ typedef enum ro_kind {
     RO_K_COUNT_
 } ro_kind;
 
-typedef struct ro_sbuf ro_sbuf;   /* growable text buffer for repr */
+/* Growable text buffer (repr, serializers). Zero-initialise; data is malloc'd,
+ * NUL-terminated, owned by the caller; free with ro_sbuf_free. */
+typedef struct ro_sbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+} ro_sbuf;
 
 typedef int (*ro_visit_fn)(ro_object *o, void *arg);
 typedef void (*ro_dealloc_fn)(ro_state *rt, ro_object *o);
@@ -203,8 +209,9 @@ struct ro_type {
     void *tp_user;              /* free for the type's creator */
 };
 
-/* Append text to a repr buffer (for a type's tp_repr). Returns 0 or -1. */
+/* Append text to a buffer (for a type's tp_repr, or any serializer). Returns 0 or -1. */
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n);
+void ro_sbuf_free(ro_sbuf *b);
 int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Append the repr of o (recursion-safe). Returns 0 or -1. */
 int ro_sbuf_append_repr(ro_state *rt, ro_sbuf *b, ro_object *o);

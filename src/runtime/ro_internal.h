@@ -422,12 +422,6 @@ uint64_t ro_siphash(uint64_t k0, uint64_t k1, int crounds, int drounds, const vo
 uint64_t ro_hash_i64(int64_t v);
 uint64_t ro_hash_double(double v);
 
-/* Growable text buffer used by repr (malloc'd; freed by ro_repr). */
-struct ro_sbuf {
-    char *sb_data;
-    size_t sb_len;
-    size_t sb_cap;
-};
 
 /* Collector link maintenance (gc.c). */
 void ro_gc_init(ro_state *rt);
@@ -435,6 +429,7 @@ void ro_gc_init(ro_state *rt);
  * generation 0 threshold is passed (gc.c). Call once the object is complete. */
 void ro_gc_after_alloc(ro_state *rt);
 int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *report);
+int ro_sbuf_vappendf(ro_state *rt, ro_sbuf *b, const char *fmt, va_list ap);
 int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b);
 int ro_repr_str_into(ro_state *rt, const ro_object *s, ro_sbuf *b);
 

@@ -134,25 +134,13 @@ ro_object *ro_str_from_cstr(ro_state *rt, const char *s)
 
 ro_object *ro_str_from_format(ro_state *rt, const char *fmt, ...)
 {
-    char tmp[256];
+    ro_sbuf b = {0};
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int r = ro_sbuf_vappendf(rt, &b, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        ro_err_set(rt, RO_E_VALUE, "bad format '%s'", fmt);
-        return NULL;
-    }
-    if ((size_t)n < sizeof tmp)
-        return ro_str_from_utf8(rt, tmp, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL)
-        return ro_err_nomem(rt, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    ro_object *s = ro_str_from_utf8(rt, big, (size_t)n);
-    free(big);
+    ro_object *s = r == 0 ? ro_str_from_utf8(rt, b.data, b.len) : NULL;
+    ro_sbuf_free(&b);
     return s;
 }
 

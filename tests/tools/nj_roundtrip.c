@@ -35,6 +35,6 @@ int main(void)
         ro_decref(rt, v);
     }
     free(line);
-    nj_buf_free(&out);
+    ro_sbuf_free(&out);
     return ro_close(rt) == 0 ? 0 : 3;
 }

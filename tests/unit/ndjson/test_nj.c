@@ -15,7 +15,7 @@ static void check_round(ro_state *rt, const char *in, const char *want)
     nj_buf b = {0};
     assert_int_equal(nj_emit(rt, v, &b), 0);
     assert_string_equal(b.data, want);
-    nj_buf_free(&b);
+    ro_sbuf_free(&b);
     ro_decref(rt, v);
 }
 
@@ -170,7 +170,7 @@ static void emitting_rejects_what_json_cannot_say(void **state)
     assert_int_equal(b.len, 0);   /* nothing half-written */
     ro_list_clear_items(rt, l);
     ro_decref(rt, l); ro_decref(rt, d); ro_decref(rt, k); ro_decref(rt, nan);
-    nj_buf_free(&b);
+    ro_sbuf_free(&b);
 }
 
 static void injected_allocation_failures_fail_cleanly(void **state)
