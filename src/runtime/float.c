@@ -71,8 +71,71 @@ int ro_float_as_double(ro_state *rt, ro_object *o, double *out)
 
 /* Shortest round-trip digits (see below), laid out as Python's repr does:
  * positional for decimal exponents -4..15, scientific otherwise. */
+/* Fast path for doubles that are short decimals in positional range
+ * (1e-4 <= |v| < 1e15, at most 8 fractional digits): for k = 0, 1, ... the
+ * decimal c * 10^-k reads back as fl(c / 10^k), one IEEE division of exact
+ * operands (c < 2^53, 10^k exact), which is what strtod returns. Any decimal
+ * with k fractional digits that reads back lies within 1 of v * 10^k, so the
+ * integers floor(t) - 1 .. ceil(t) + 1 around t = fl(v * 10^k) cover it. The
+ * first k with exactly one such integer gives the shortest text; two
+ * candidates at once (a near tie) go to the general path. Returns the
+ * length, or 0 when v is not handled here. */
+static size_t format_short_decimal(double v, char *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (int k = 0; k <= 8; k++) {
+        double t = a * pow10[k];
+        if (t >= 9007199254740992.0)   /* 2^53: c would not be exact */
+            return 0;
+        double lo = floor(t) - 1, found = -1;
+        int hits = 0;
+        for (double c = lo < 0 ? 0 : lo; c <= lo + 3; c++) {
+            if (c / pow10[k] == a) {
+                found = c;
+                hits++;
+            }
+        }
+        if (hits > 1)
+            return 0;
+        if (hits == 1) {
+            char digits[24];
+            int nd = snprintf(digits, sizeof digits, "%.0f", found);   /* exact integer < 2^53 */
+            char *o = out;
+            if (v < 0)
+                *o++ = '-';
+            if (nd <= k) {                   /* 0.00ddd */
+                *o++ = '0';
+                *o++ = '.';
+                for (int i = 0; i < k - nd; i++)
+                    *o++ = '0';
+                memcpy(o, digits, (size_t)nd);
+                o += nd;
+            } else {
+                memcpy(o, digits, (size_t)(nd - k));
+                o += nd - k;
+                *o++ = '.';
+                if (k == 0) {
+                    *o++ = '0';
+                } else {
+                    memcpy(o, digits + nd - k, (size_t)k);
+                    o += k;
+                }
+            }
+            *o = '\0';
+            return (size_t)(o - out);
+        }
+    }
+    return 0;
+}
+
 size_t ro_format_double(double v, char *out)
 {
+    size_t fast = format_short_decimal(v, out);
+    if (fast != 0)
+        return fast;
     if (isnan(v))
         return (size_t)sprintf(out, "nan");
     if (isinf(v))
