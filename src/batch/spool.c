@@ -176,8 +176,60 @@ int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t er
     return found;
 }
 
+static const char *const work_suffixes[] = {".lock", ".ckpt", ".ckpt.tmp", ".out.tmp", ".errors.tmp"};
+
+/* A file in work/ that belongs to an input (NAME.ndjson + a work suffix). */
+static bool is_work_file(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof work_suffixes / sizeof work_suffixes[0]; i++) {
+        size_t k = strlen(work_suffixes[i]);
+        if (n > k + 7 && strcmp(name + n - k, work_suffixes[i]) == 0 && strncmp(name + n - k - 7, ".ndjson", 7) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Remove what a process killed at the end of finishing left behind: work
+ * files whose input already left work/. Taken under the input's lock so an
+ * owner that is still finishing is never disturbed. */
+static void clean_leftovers(bt_spool *sp)
+{
+    size_t n = 0;
+    char err[64];
+    char **names = list_dir(sp->work_fd, is_work_file, &n, err, sizeof err);
+    if (names == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char input[BT_NAME_MAX + 16];
+        snprintf(input, sizeof input, "%s", names[i]);
+        char *dot = strstr(input, ".ndjson.");
+        if (dot == NULL)
+            continue;
+        dot[7] = '\0';                      /* NAME.ndjson */
+        struct stat st;
+        if (fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+            continue;                        /* the input is still here: its owner resumes it */
+        int lk = bt_lock_open(sp, input);
+        if (lk < 0)
+            continue;
+        if (flock(lk, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+            for (size_t k = 0; k < sizeof work_suffixes / sizeof work_suffixes[0]; k++) {
+                char path[BT_NAME_MAX + 32];
+                snprintf(path, sizeof path, "%s%s", input, work_suffixes[k]);
+                unlinkat(sp->work_fd, path, 0);
+            }
+            fsync(sp->work_fd);
+        }
+        close(lk);
+    }
+    free_names(names, n);
+}
+
 int bt_find_orphan(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen)
 {
+    clean_leftovers(w->spool);
     bt_spool *sp = w->spool;
     size_t n = 0;
     char **names = list_dir(sp->work_fd, bt_name_is_input, &n, err, errlen);

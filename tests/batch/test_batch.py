@@ -252,6 +252,23 @@ def t_spool_override_and_empty_spool():
     shutil.rmtree(d)
 
 
+def t_leftovers_of_a_killed_finish_are_cleaned():
+    # A kill between moving the input out of work/ and removing its checkpoint
+    # and lock leaves those behind; the next run removes them (under the lock)
+    # and resumes inputs that are still there.
+    d, conf = spool_with({})
+    work = os.path.join(d, "spool", "work")
+    os.makedirs(work)
+    for suffix in (".lock", ".ckpt", ".out.tmp", ".errors.tmp", ".ckpt.tmp"):
+        open(os.path.join(work, "gone.ndjson" + suffix), "w").close()
+    open(os.path.join(work, "live.ndjson"), "wb").write(b'{"user_id": "a", "events": []}\n')
+    p = run(conf)
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(work) == [], os.listdir(work)
+    assert read(os.path.join(d, "spool", "out", "live.ndjson")).startswith(b'{"user_id": "a"')
+    shutil.rmtree(d)
+
+
 for name, fn in list(globals().items()):
     if name.startswith("t_"):
         check(name[2:], fn)
