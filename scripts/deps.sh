@@ -8,6 +8,7 @@ PACKAGES=(
   libinih-dev                        # configuration files
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
+  time                               # GNU time: peak RSS of a benchmarked process
   valgrind                           # memcheck run of the suite
   clang libclang-rt-14-dev           # libFuzzer targets (fuzz/)
 )
