@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """conf/reclaimd.conf documents every configuration key with its default.
 
-usage: check_conf.py RECLAIMD conf/reclaimd.conf
+usage: check_conf.py RECLAIMD conf/reclaimd.conf [man/reclaimd.conf.5]
 
 The key set of the file must equal the key set reclaimd knows (from
 --check-config), every value in the file must be that key's default (the
@@ -49,5 +49,13 @@ for k in sorted(set(defaults) | set(documented)):
     elif k != ("spool", "dir") and documented[k] != defaults[k]:
         print("FAIL: [%s] %s = %s in %s, but the default is %s" % (k[0], k[1], documented[k], conf, defaults[k]))
         bad += 1
+if len(sys.argv) > 3:
+    man = open(sys.argv[3]).read().replace("\\-", "-")
+    for (section, key), value in sorted(defaults.items()):
+        want = '.BR "[%s] %s" " (default: %s)"' % (section, key, "none" if (section, key) == ("spool", "dir") else value)
+        if want not in man:
+            print("FAIL: %s does not document [%s] %s with its default %s (run scripts/gen_conf_man.py)"
+                  % (sys.argv[3], section, key, value))
+            bad += 1
 print("%d passed, %d failed" % (len(defaults) - bad if bad < len(defaults) else 0, bad))
 sys.exit(1 if bad else 0)
