@@ -80,6 +80,31 @@ int bt_lock_open(bt_spool *sp, const char *name)
     return openat(sp->work_fd, lk, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 }
 
+int bt_lock_take(bt_spool *sp, const char *name)
+{
+    char path[BT_NAME_MAX + 16];
+    work_name(path, sizeof path, name, ".lock");
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int lk = bt_lock_open(sp, name);
+        if (lk < 0)
+            return -1;
+        if (flock(lk, LOCK_EX | LOCK_NB) != 0) {
+            close(lk);
+            return -1;                      /* held by its owner */
+        }
+        /* The previous owner may have unlinked this lock file between our
+         * open and our flock: then we hold a lock nobody else can see. Only
+         * a lock on the inode still at the path counts. */
+        struct stat a, b;
+        if (fstat(lk, &a) == 0 && a.st_nlink > 0 && fstatat(sp->work_fd, path, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            return lk;
+        close(lk);
+    }
+    errno = EWOULDBLOCK;                    /* it keeps changing hands: someone else has it */
+    return -1;
+}
+
 static int ckpt_read(bt_spool *sp, const char *name, bt_ckpt *ck, bool *exists)
 {
     char path[BT_NAME_MAX + 16], buf[512];
@@ -463,14 +488,12 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         snprintf(err, errlen, "'%s' is not an input name", name);
         return -1;
     }
-    int lk = bt_lock_open(sp, name);
+    int lk = bt_lock_take(sp, name);
     if (lk < 0) {
-        snprintf(err, errlen, "cannot open lock work/%s.lock: %s", name, strerror(errno));
+        if (errno == EWOULDBLOCK)
+            return 0;                       /* another process owns it */
+        snprintf(err, errlen, "cannot lock work/%s.lock: %s", name, strerror(errno));
         return -1;
-    }
-    if (flock(lk, LOCK_EX | LOCK_NB) != 0) {
-        close(lk);
-        return 0;                           /* another process owns it */
     }
     bt_ckpt ck;
     bool exists;

@@ -210,11 +210,10 @@ static void clean_leftovers(bt_spool *sp)
         struct stat st;
         if (fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
             continue;                        /* the input is still here: its owner resumes it */
-        int lk = bt_lock_open(sp, input);
+        int lk = bt_lock_take(sp, input);
         if (lk < 0)
             continue;
-        if (flock(lk, LOCK_EX | LOCK_NB) == 0 &&
-            fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+        if (fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
             for (size_t k = 0; k < sizeof work_suffixes / sizeof work_suffixes[0]; k++) {
                 char path[BT_NAME_MAX + 32];
                 snprintf(path, sizeof path, "%s%s", input, work_suffixes[k]);
@@ -237,13 +236,11 @@ int bt_find_orphan(bt_worker *w, char *name, size_t namelen, char *err, size_t e
         return -1;
     int found = 0;
     for (size_t i = 0; i < n && !found; i++) {
-        int lk = bt_lock_open(sp, names[i]);
+        int lk = bt_lock_take(sp, names[i]);
         if (lk < 0)
             continue;
-        if (flock(lk, LOCK_EX | LOCK_NB) == 0) {
-            found = 1;                     /* its owner is gone */
-            snprintf(name, namelen, "%s", names[i]);
-        }
+        found = 1;                         /* its owner is gone */
+        snprintf(name, namelen, "%s", names[i]);
         close(lk);                         /* bt_process_input takes the lock again */
     }
     free_names(names, n);
