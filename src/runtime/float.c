@@ -101,8 +101,15 @@ static size_t format_short_decimal(double v, char *out)
         if (hits > 1)
             return 0;
         if (hits == 1) {
-            char digits[24];
-            int nd = snprintf(digits, sizeof digits, "%.0f", found);   /* exact integer < 2^53 */
+            char digits[24], rev[24];
+            int nd = 0;
+            uint64_t u = (uint64_t)found;               /* exact integer < 2^53 */
+            do {
+                rev[nd++] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u != 0);
+            for (int i = 0; i < nd; i++)
+                digits[i] = rev[nd - 1 - i];
             char *o = out;
             if (v < 0)
                 *o++ = '-';

@@ -8,6 +8,20 @@
 #define DUMMY ((ro_str *)(uintptr_t)1)
 #define MIN_SLOTS 64
 
+/* Slot of bytes in the intern cache: length and the first and last bytes. A
+ * collision only costs a miss (the table is then probed as usual). */
+static unsigned cache_slot(const char *data, size_t n)
+{
+    unsigned a = n ? (uint8_t)data[0] : 0, b = n ? (uint8_t)data[n - 1] : 0;
+    unsigned c = n > 2 ? (uint8_t)data[n / 2] : 0;
+    return (unsigned)(n * 131u + a * 7u + b * 31u + c) & 63u;
+}
+
+static void cache_clear(ro_state *rt)
+{
+    memset(rt->intern_cache, 0, sizeof rt->intern_cache);
+}
+
 static size_t probe(const ro_strset *set, uint64_t h, const char *data, size_t n, bool *found)
 {
     size_t mask = set->ss_mask, i = (size_t)h & mask, first_free = SIZE_MAX;
@@ -65,6 +79,7 @@ int ro_intern_init(ro_state *rt)
 
 void ro_intern_fini(ro_state *rt)
 {
+    cache_clear(rt);
     ro_strset *set = &rt->interned;
     size_t n = set->ss_mask + 1;
     for (size_t i = 0; i < n; i++) {
@@ -117,11 +132,18 @@ int ro_str_intern(ro_state *rt, ro_object **p)
 
 ro_object *ro_str_intern_utf8(ro_state *rt, const char *data, size_t n)
 {
+    unsigned slot = cache_slot(data, n);
+    ro_str *hit = rt->intern_cache[slot];
+    if (hit != NULL && RO_SIZE(hit) == n && memcmp(hit->s_data, data, n) == 0) {
+        ro_incref(RO_OBJ(hit));
+        return RO_OBJ(hit);
+    }
     uint64_t h = ro_hash_bytes(rt, data, n);
     bool found;
     size_t i = probe(&rt->interned, h, data, n, &found);
     if (found) {
         ro_object *t = RO_OBJ(rt->interned.ss_slots[i]);
+        rt->intern_cache[slot] = (ro_str *)t;
         ro_incref(t);
         return t;
     }
@@ -132,6 +154,7 @@ ro_object *ro_str_intern_utf8(ro_state *rt, const char *data, size_t n)
         ro_decref(rt, s);
         return NULL;
     }
+    rt->intern_cache[slot] = (ro_str *)s;
     return s;
 }
 
@@ -147,6 +170,7 @@ size_t ro_str_interned_count(const ro_state *rt)
 
 size_t ro_str_intern_prune(ro_state *rt)
 {
+    cache_clear(rt);
     ro_strset *set = &rt->interned;
     size_t dropped = 0, n = set->ss_mask + 1;
     for (size_t i = 0; i < n; i++) {

@@ -165,6 +165,9 @@ struct ro_state {
 
     uint64_t hash_k0, hash_k1;      /* SipHash key */
     ro_strset interned;
+    /* Recently interned strings by a cheap hash of their bytes (borrowed
+     * references: emptied whenever the intern table drops entries). */
+    ro_str *intern_cache[64];
 
     ro_freelist freelists[RO_FL_COUNT];
 

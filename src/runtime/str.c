@@ -115,9 +115,16 @@ ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *data, size_t nbytes)
     if (s == NULL)
         return NULL;
     memcpy(s->s_data, data, nbytes);
-    size_t cps = 0;
+    size_t cps = 0, i = 0;
     bool ascii = true;
-    for (size_t i = 0; i < nbytes; i++) {
+    for (; i + 8 <= nbytes; i += 8) {    /* ASCII words: 8 code points at once */
+        uint64_t w;
+        memcpy(&w, data + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        cps += 8;
+    }
+    for (; i < nbytes; i++) {
         uint8_t c = (uint8_t)data[i];
         cps += (c & 0xC0) != 0x80;       /* count every byte that starts a code point */
         ascii &= c < 0x80;
