@@ -160,6 +160,23 @@ int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t er
             }
             continue;
         }
+        /* A second input of a name already processed would replace its
+         * results at the end: refuse it instead, so nothing is lost. */
+        struct stat prev;
+        if (fstatat(sp->out_fd, names[i], &prev, AT_SYMLINK_NOFOLLOW) == 0 ||
+            fstatat(sp->work_fd, names[i], &prev, AT_SYMLINK_NOFOLLOW) == 0) {
+            char reason[512];
+            snprintf(reason, sizeof reason,
+                     "rejected: an input named %s was already %s (its results are in out/%s); "
+                     "rename this one and drop it again, or move the old results away first",
+                     names[i], fstatat(sp->work_fd, names[i], &prev, AT_SYMLINK_NOFOLLOW) == 0
+                                   ? "claimed and is being processed" : "processed", names[i]);
+            if (renameat(sp->inbox_fd, names[i], sp->failed_fd, names[i]) == 0) {
+                bt_write_error_file(sp, names[i], reason);
+                bt_log(w, 4, "input=%s rejected reason=\"%s\"", names[i], reason);
+            }
+            continue;
+        }
         if (renameat(sp->inbox_fd, names[i], sp->work_fd, names[i]) != 0) {
             if (errno == ENOENT)
                 continue;                  /* lost the race: someone else claimed it */

@@ -252,6 +252,20 @@ def t_spool_override_and_empty_spool():
     shutil.rmtree(d)
 
 
+def t_same_name_twice_never_replaces_results():
+    d, conf = spool_with({"dup.ndjson": b'{"user_id": "first", "events": []}\n'})
+    assert run(conf).returncode == 0
+    sp = os.path.join(d, "spool")
+    first = read(os.path.join(sp, "out", "dup.ndjson"))
+    open(os.path.join(sp, "inbox", "dup.ndjson"), "wb").write(b'{"user_id": "second", "events": []}\n')
+    p = run(conf)
+    assert p.returncode == 0, p.stderr
+    assert read(os.path.join(sp, "out", "dup.ndjson")) == first        # the first results are intact
+    assert read(os.path.join(sp, "failed", "dup.ndjson")).startswith(b'{"user_id": "second"')
+    assert "already processed" in read(os.path.join(sp, "failed", "dup.error"), "r")
+    shutil.rmtree(d)
+
+
 def t_leftovers_of_a_killed_finish_are_cleaned():
     # A kill between moving the input out of work/ and removing its checkpoint
     # and lock leaves those behind; the next run removes them (under the lock)
