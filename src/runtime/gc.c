@@ -253,6 +253,14 @@ static uint64_t finalize_garbage(ro_state *rt, ro_gchead *unreachable)
 {
     ro_gchead seen;
     uint64_t n = 0;
+    /* Most garbage has no finalizer to run: find out with a read-only walk
+     * before paying for moving every object. */
+    ro_gchead *g0 = unreachable->gc_next;
+    while (g0 != unreachable &&
+           (RO_GC_OBJ(g0)->ob_type->tp_finalize == NULL || (g0->gc_flags & RO_GCF_FINALIZED)))
+        g0 = g0->gc_next;
+    if (g0 == unreachable)
+        return 0;
     list_init(&seen);
     while (!list_empty(unreachable)) {
         ro_gchead *g = unreachable->gc_next;
