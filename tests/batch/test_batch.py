@@ -17,6 +17,9 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECLAIMD, COUNT_JOB = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+# RECLAIMD_WRAPPER (set by the valgrind build): run every reclaimd under it,
+# e.g. memcheck, which then fails the run (exit 99) on any error or leak.
+WRAP = os.environ.get("RECLAIMD_WRAPPER", "").split()
 results = {"passed": 0, "failed": 0}
 
 
@@ -43,7 +46,7 @@ def spool_with(files, conf_extra=""):
 
 
 def run(conf, *extra, env=None):
-    return subprocess.run([RECLAIMD, "--once", "--config", conf, *extra], capture_output=True, text=True,
+    return subprocess.run([*WRAP, RECLAIMD, "--once", "--config", conf, *extra], capture_output=True, text=True,
                           env=env, timeout=600)
 
 
@@ -217,7 +220,7 @@ def t_config_errors_name_file_line_and_key():
     conf = os.path.join(d, "bad.conf")
     open(conf, "w").write("[spool]\ndir = /tmp/x\n\n[batch]\nusers = many\nfoo = 1\n[nope]\nx = 1\n"
                           "[batch]\nbad_records = ignore\nmax_record_bytes = 3 parsecs\n")
-    p = subprocess.run([RECLAIMD, "--check-config", "--config", conf], capture_output=True, text=True)
+    p = subprocess.run([*WRAP, RECLAIMD, "--check-config", "--config", conf], capture_output=True, text=True)
     assert p.returncode == 1, p
     err = p.stderr
     for want in [conf + ":5: [batch] users: 'many' is not valid (expected a whole number from 1 to 1000000)",
