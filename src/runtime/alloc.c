@@ -327,18 +327,7 @@ void *ro_mem_alloc_slow(ro_state *rt, size_t n)
         ro_pool *p = m->used[c];
         uint8_t *b;
         if (RO_LIKELY(p != NULL)) {
-            b = p->p_freeblock;
-            if (b != NULL) {
-                RO_LINK_READABLE(b);
-                p->p_freeblock = *(uint8_t **)b;
-            } else {
-                b = (uint8_t *)p + p->p_nextoffset;
-                p->p_nextoffset += (uint32_t)CLASS_BYTES(c);
-            }
-            RO_BLOCK_TAKEN(b, CLASS_BYTES(c));
-            p->p_nused++;
-            if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
-                ro_pool_unlink_used(m, p);          /* now full */
+            b = ro_pool_take(m, p, c);
         } else {
             b = pool_new(m, c);
             if (b == NULL) {

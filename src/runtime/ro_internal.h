@@ -237,13 +237,9 @@ void *ro_mem_alloc_emergency(ro_state *rt, size_t n);
 /* New pools, large blocks and fault injection (alloc.c). */
 void *ro_mem_alloc_slow(ro_state *rt, size_t n);
 
-static inline void *ro_mem_alloc_fast(ro_state *rt, size_t n)
+/* Take a block of class c from p, a pool on mem.used[c] (so it has one). */
+static inline uint8_t *ro_pool_take(ro_mem *m, ro_pool *p, unsigned c)
 {
-    ro_mem *m = &rt->mem;
-    unsigned c = RO_CLASS_OF(n);
-    ro_pool *p;
-    if (RO_UNLIKELY(n - 1 >= RO_SMALL_MAX || m->inject_countdown != 0 || (p = m->used[c]) == NULL))
-        return ro_mem_alloc_slow(rt, n);
     uint8_t *b = p->p_freeblock;
     if (b != NULL) {
         RO_LINK_READABLE(b);
@@ -256,6 +252,17 @@ static inline void *ro_mem_alloc_fast(ro_state *rt, size_t n)
     p->p_nused++;
     if (p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset)
         ro_pool_unlink_used(m, p);          /* now full */
+    return b;
+}
+
+static inline void *ro_mem_alloc_fast(ro_state *rt, size_t n)
+{
+    ro_mem *m = &rt->mem;
+    unsigned c = RO_CLASS_OF(n);
+    ro_pool *p;
+    if (RO_UNLIKELY(n - 1 >= RO_SMALL_MAX || m->inject_countdown != 0 || (p = m->used[c]) == NULL))
+        return ro_mem_alloc_slow(rt, n);
+    uint8_t *b = ro_pool_take(m, p, c);
     m->st.blocks_in_use++;
     ro_mem_account_alloc(m, n);
     return b;
