@@ -253,8 +253,11 @@ static uint64_t finalize_garbage(ro_state *rt, ro_gchead *unreachable)
 {
     ro_gchead seen;
     uint64_t n = 0;
-    /* Most garbage has no finalizer to run: find out with a read-only walk
-     * before paying for moving every object. */
+    /* Most garbage has no finalizer to run. With no finalizable object alive
+     * at all there is nothing to walk; otherwise find out with a read-only
+     * walk before paying for moving every object. */
+    if (rt->finalizable_live == 0)
+        return 0;
     ro_gchead *g0 = unreachable->gc_next;
     while (g0 != unreachable &&
            (RO_GC_OBJ(g0)->ob_type->tp_finalize == NULL || (g0->gc_flags & RO_GCF_FINALIZED)))

@@ -176,6 +176,7 @@ struct ro_state {
     uint64_t gc_tracked;
     bool gc_enabled;
     bool gc_collecting;
+    uint64_t finalizable_live;        /* live objects whose type has tp_finalize */
     uint32_t gc_epoch;                /* full collections so far, 1..2^24-1, never 0 */
     uint64_t gc_long_lived_total;     /* survivors of the last full collection */
     uint64_t gc_long_lived_pending;   /* promoted to the oldest generation since */
@@ -321,6 +322,8 @@ static inline ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t siz
     o->ob_type = type;
     if (type->tp_flags & RO_TPFLAG_HEAP)
         ro_incref(RO_OBJ(type));
+    if (type->tp_finalize != NULL)
+        rt->finalizable_live++;     /* lets a collection skip the finalizer pass */
     return o;
 }
 
@@ -329,6 +332,8 @@ static inline ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t siz
 static inline void ro_object_free(ro_state *rt, ro_object *o, size_t size)
 {
     ro_type *type = o->ob_type;
+    if (type->tp_finalize != NULL)
+        rt->finalizable_live--;
     if (type->tp_flags & RO_TPFLAG_GC)
         ro_mem_free_fast(rt, RO_GC_HEAD(o), size + sizeof(ro_gchead));
     else
