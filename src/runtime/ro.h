@@ -110,56 +110,6 @@ ro_state *ro_open(const ro_config *cfg);
  * that could not be reclaimed (leaked references); 0 means all came back. */
 size_t ro_close(ro_state *rt);
 
-/* ----------------------------------------------------- reference counting */
-
-/* Called when a count reaches zero; use ro_decref instead. */
-void ro_dealloc(ro_state *rt, ro_object *o);
-
-static inline void ro_incref(ro_object *o)
-{
-    if (o->ob_refcnt != RO_IMMORTAL)
-        o->ob_refcnt++;
-}
-
-static inline void ro_xincref(ro_object *o)
-{
-    if (o != NULL)
-        ro_incref(o);
-}
-
-static inline void ro_decref(ro_state *rt, ro_object *o)
-{
-    if (o->ob_refcnt != RO_IMMORTAL && --o->ob_refcnt == 0)
-        ro_dealloc(rt, o);
-}
-
-static inline void ro_xdecref(ro_state *rt, ro_object *o)
-{
-    if (o != NULL)
-        ro_decref(rt, o);
-}
-
-/* Set *slot to NULL, then drop the reference it held (safe against re-entry
- * from the dealloc), as CPython's Py_CLEAR. */
-#define RO_CLEAR(rt, slot)                          \
-    do {                                            \
-        ro_object *ro_tmp_ = RO_OBJ(slot);          \
-        if (ro_tmp_ != NULL) {                      \
-            (slot) = NULL;                          \
-            ro_decref((rt), ro_tmp_);               \
-        }                                           \
-    } while (0)
-
-/* Call visit on a field if set and return its non-zero result, as Py_VISIT. */
-#define RO_VISIT(o, visit, arg)                          \
-    do {                                                 \
-        if ((o) != NULL) {                               \
-            int ro_vret_ = (visit)(RO_OBJ(o), (arg));    \
-            if (ro_vret_ != 0)                           \
-                return ro_vret_;                         \
-        }                                                \
-    } while (0)
-
 /* --------------------------------------------------------------- types */
 
 typedef enum ro_kind {
@@ -208,6 +158,63 @@ struct ro_type {
     ro_finalize_fn tp_finalize; /* run once before an instance dies; may resurrect */
     void *tp_user;              /* free for the type's creator */
 };
+
+/* ----------------------------------------------------- reference counting */
+
+/* Called when a count reaches zero; use ro_decref instead. */
+void ro_dealloc(ro_state *rt, ro_object *o);
+
+static inline void ro_incref(ro_object *o)
+{
+    if (o->ob_refcnt != RO_IMMORTAL)
+        o->ob_refcnt++;
+}
+
+static inline void ro_xincref(ro_object *o)
+{
+    if (o != NULL)
+        ro_incref(o);
+}
+
+static inline void ro_decref(ro_state *rt, ro_object *o)
+{
+    if (o->ob_refcnt != RO_IMMORTAL && --o->ob_refcnt == 0) {
+        /* Atoms hold no references: straight to their dealloc. Containers
+         * go through ro_dealloc (collector counts, deep-chain deferral). */
+        ro_type *t = o->ob_type;
+        if (t->tp_flags & RO_TPFLAG_GC)
+            ro_dealloc(rt, o);
+        else
+            t->tp_dealloc(rt, o);
+    }
+}
+
+static inline void ro_xdecref(ro_state *rt, ro_object *o)
+{
+    if (o != NULL)
+        ro_decref(rt, o);
+}
+
+/* Set *slot to NULL, then drop the reference it held (safe against re-entry
+ * from the dealloc), as CPython's Py_CLEAR. */
+#define RO_CLEAR(rt, slot)                          \
+    do {                                            \
+        ro_object *ro_tmp_ = RO_OBJ(slot);          \
+        if (ro_tmp_ != NULL) {                      \
+            (slot) = NULL;                          \
+            ro_decref((rt), ro_tmp_);               \
+        }                                           \
+    } while (0)
+
+/* Call visit on a field if set and return its non-zero result, as Py_VISIT. */
+#define RO_VISIT(o, visit, arg)                          \
+    do {                                                 \
+        if ((o) != NULL) {                               \
+            int ro_vret_ = (visit)(RO_OBJ(o), (arg));    \
+            if (ro_vret_ != 0)                           \
+                return ro_vret_;                         \
+        }                                                \
+    } while (0)
 
 /* Append text to a buffer (for a type's tp_repr, or any serializer). Returns 0 or -1. */
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n);
