@@ -90,6 +90,8 @@ typedef struct bt_worker {
     bt_spool *spool;
     ro_type *batch_type, *user_type;
     volatile int *stop;            /* set non-zero to stop between batches (may be NULL) */
+    char **inbox_names;            /* sorted inbox listing being claimed from (malloc'd) */
+    size_t inbox_count, inbox_next;
 } bt_worker;
 
 /* Set up a worker on an open runtime. Returns 0 or -1 with err. */
@@ -102,6 +104,8 @@ void bt_worker_fini(bt_worker *w);
  * failed/ with a NAME.error saying why). On success copies NAME into name and
  * returns 1; returns 0 when the inbox has nothing eligible; -1 on error. */
 int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen);
+/* Forget the inbox listing bt_claim_next works through (bt_worker_fini does). */
+void bt_claim_reset(bt_worker *w);
 /* Find an input in work/ whose owner is gone (its lock is free). Returns 1
  * with its name, 0 when none, -1 on error. */
 int bt_find_orphan(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen);

@@ -313,6 +313,7 @@ int bt_worker_init(bt_worker *w, ro_state *rt, const bt_job *job, const bt_job_o
 
 void bt_worker_fini(bt_worker *w)
 {
+    bt_claim_reset(w);
     if (w->job_inst != NULL)
         w->job->destroy(w->job_inst, w->rt);
     w->job_inst = NULL;

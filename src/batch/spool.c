@@ -135,15 +135,43 @@ int bt_write_error_file(bt_spool *sp, const char *name, const char *reason)
     return r;
 }
 
+static int claim_from_listing(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen);
+
+void bt_claim_reset(bt_worker *w)
+{
+    if (w->inbox_names != NULL)
+        free_names(w->inbox_names, w->inbox_count);
+    w->inbox_names = NULL;
+    w->inbox_count = w->inbox_next = 0;
+}
+
+/* Claims walk one sorted listing of inbox/ and list it again only when it is
+ * used up, so draining n queued files reads the directory O(1) times per
+ * file rather than n times each. */
 int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen)
 {
+    for (int pass = 0; pass < 2; pass++) {
+        if (w->inbox_names == NULL || w->inbox_next == w->inbox_count) {
+            bt_claim_reset(w);
+            w->inbox_names = list_dir(w->spool->inbox_fd, bt_name_is_input, &w->inbox_count, err, errlen);
+            if (w->inbox_names == NULL)
+                return -1;
+            if (w->inbox_count == 0)
+                return 0;
+        }
+        int r = claim_from_listing(w, name, namelen, err, errlen);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int claim_from_listing(bt_worker *w, char *name, size_t namelen, char *err, size_t errlen)
+{
     bt_spool *sp = w->spool;
-    size_t n = 0;
-    char **names = list_dir(sp->inbox_fd, bt_name_is_input, &n, err, errlen);
-    if (names == NULL)
-        return -1;
+    char **names = w->inbox_names;
     int found = 0;
-    for (size_t i = 0; i < n && !found; i++) {
+    for (size_t i = w->inbox_next; i < w->inbox_count && !found; i++, w->inbox_next = i) {
         struct stat st;
         if (fstatat(sp->inbox_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;                      /* gone: another process claimed it */
@@ -181,7 +209,7 @@ int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t er
             if (errno == ENOENT)
                 continue;                  /* lost the race: someone else claimed it */
             snprintf(err, errlen, "cannot claim inbox/%s: %s", names[i], strerror(errno));
-            free_names(names, n);
+            w->inbox_next = i + 1;
             return -1;
         }
         fsync(sp->work_fd);
@@ -189,7 +217,6 @@ int bt_claim_next(bt_worker *w, char *name, size_t namelen, char *err, size_t er
         snprintf(name, namelen, "%s", names[i]);
         found = 1;
     }
-    free_names(names, n);
     return found;
 }
 
