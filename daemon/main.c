@@ -2,6 +2,7 @@
 #include "bt.h"
 #include "config.h"
 #include "log.h"
+#include "service.h"
 #include "ro.h"
 
 #include <errno.h>
@@ -218,6 +219,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"spool", required_argument, NULL, 's'},
         {"once", no_argument, NULL, 'o'},         {"check-config", no_argument, NULL, 'k'},
         {"demo", required_argument, NULL, 'd'},   {"version", no_argument, NULL, 'V'},
+        {"foreground", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     run_opts o = {0};
@@ -230,6 +232,7 @@ int main(int argc, char **argv)
         case 'o': o.once = 1; break;
         case 'k': o.check = 1; break;
         case 'd': o.demo = 1; demo_dir = optarg; break;
+        case 'f': break;   /* always in the foreground (systemd style) */
         case 'V': printf("reclaimd %s\n", RECLAIMD_VERSION); return EXIT_OK;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
@@ -240,11 +243,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (o.once + o.check + o.demo != 1) {
-        fprintf(stderr, "reclaimd: choose one of --once, --check-config, --demo DIR "
-                        "(the long-running service mode is not built yet)\n");
+    if (o.once + o.check + o.demo > 1) {
+        fprintf(stderr, "reclaimd: --once, --check-config and --demo exclude each other\n");
         return EXIT_USAGE;
     }
+    int daemon_mode = o.once + o.check + o.demo == 0;
     svc_config cfg;
     svc_config_defaults(&cfg);
     const char *path = o.config_path;
@@ -294,7 +297,12 @@ int main(int argc, char **argv)
         return rc;
     }
     svc_log lg;
-    svc_log_init(&lg, cfg.log_level);
+    svc_log_init(&lg, cfg.log_level, cfg.log_target);
+    if (daemon_mode) {
+        int rc = svc_run(&cfg, path, o.spool, &lg);
+        svc_config_free(&cfg);
+        return rc;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

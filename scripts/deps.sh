@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config   # toolchain
   libinih-dev                        # configuration files
+  libev-dev libsystemd-dev           # the service loop, sd_notify
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   time                               # GNU time: peak RSS of a benchmarked process

@@ -79,6 +79,7 @@ typedef struct bt_input_report {
     uint64_t batches;              /* batches committed (this run) */
     bool resumed;                  /* continued from a checkpoint */
     bool rejected;                 /* moved whole into failed/ */
+    bool finished;                 /* left work/ (done, rejected); false when stopped or skipped */
 } bt_input_report;
 
 /* A worker: one runtime, one job instance. */

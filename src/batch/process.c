@@ -517,14 +517,14 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         snprintf(reason, sizeof reason, "rejected: cannot open work/%s: %s", name, strerror(errno));
         rep->rejected = true;
         rc = reject(w, name, reason, err, errlen);
-        gone = rc == 0;
+        gone = rep->finished = rc == 0;
         goto out;
     }
     struct stat st;
     if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rep->rejected = true;
         rc = reject(w, name, "rejected: not a regular file", err, errlen);
-        gone = rc == 0;
+        gone = rep->finished = rc == 0;
         goto out;
     }
     out_fd = open_output(sp, name, ".out.tmp", ck.out_len);
@@ -621,6 +621,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
                     rep->rejected = true;
                     rep->bad++;
                     rc = reject(w, name, reason, err, errlen);
+                    rep->finished = rc == 0;
                     gone = rc == 0;
                     goto out;
                 }
@@ -695,6 +696,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
 done:
     if (finish(w, name, &ck, err, errlen) != 0)
         goto out;
+    rep->finished = true;
     bt_log(w, 6, "input=%s finished records=%" PRIu64 " good=%" PRIu64 " bad=%" PRIu64 " batches=%" PRIu64, name,
            rep->records, rep->good, rep->bad, ck.batch);
     rc = 0;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum cf_type { CF_UINT, CF_SIZE, CF_STRING, CF_PATH, CF_ENUM, CF_BOOL } cf_type;
+typedef enum cf_type { CF_UINT, CF_SIZE, CF_STRING, CF_PATH, CF_ENUM, CF_BOOL, CF_DURATION } cf_type;
 
 /* One row per key: where it lives, its type, default and bounds. The same
  * table parses, checks, prints (--check-config) and documents. */
@@ -28,16 +28,23 @@ static const char *const bad_names[] = {"skip", "reject", NULL};
 static const char *const done_names[] = {"keep", "delete", NULL};
 static const char *const level_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int level_values[] = {3, 4, 5, 6, 7};
+static const char *const target_names[] = {"auto", "stderr", "syslog", NULL};
 
 #define OFF(f) offsetof(svc_config, f), sizeof(((svc_config *)0)->f)
 
 static const cf_key keys[] = {
     {"spool", "dir", CF_PATH, OFF(spool_dir), "", 0, 0, NULL, NULL,
      "spool directory (inbox/ work/ out/ done/ failed/ are made under it)"},
+    {"spool", "rescan_interval", CF_DURATION, OFF(rescan_interval_ms), "5s", 10, 3600000, NULL, NULL,
+     "how often the inbox is listed again besides inotify events (a safety net)"},
     {"spool", "done_action", CF_ENUM, OFF(batch.done_action), "keep", 0, 0, done_names, NULL,
      "what happens to a processed input: keep (moved to done/) or delete"},
     {"batch", "users", CF_UINT, OFF(batch.users_per_batch), "500", 1, 1000000, NULL, NULL,
      "records per batch; each batch is committed with one checkpoint"},
+    {"batch", "workers", CF_UINT, OFF(workers), "0", 0, 256, NULL, NULL,
+     "worker threads, each with its own runtime processing one input at a time; 0 = one per CPU"},
+    {"batch", "drain_timeout", CF_DURATION, OFF(drain_timeout_ms), "30s", 0, 3600000, NULL, NULL,
+     "on SIGTERM, how long workers may take to finish their current batch before the daemon exits anyway"},
     {"batch", "job", CF_STRING, OFF(job), "summary", 0, 0, NULL, NULL,
      "the job: summary, or the path of a job's .so"},
     {"batch", "bad_records", CF_ENUM, OFF(batch.bad_records), "skip", 0, 0, bad_names, NULL,
@@ -54,6 +61,8 @@ static const cf_key keys[] = {
      "free pool memory kept for reuse before it goes back to the OS: more means fewer page faults between batches, less means RSS closer to what live objects need"},
     {"log", "level", CF_ENUM, OFF(log_level), "info", 0, 0, level_names, level_values,
      "least important level logged: err, warning, notice, info, debug"},
+    {"log", "target", CF_ENUM, OFF(log_target), "auto", 0, 0, target_names, NULL,
+     "auto (stderr under systemd or on a terminal, else syslog), stderr, or syslog (facility daemon)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -64,6 +73,34 @@ const char *svc_level_name(int level)
         if (level_values[i] == level)
             return level_names[i];
     return NULL;
+}
+
+int svc_parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    errno = 0;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    while (isspace((unsigned char)*end))
+        end++;
+    uint64_t mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "min") == 0)
+        mult = 60000;
+    else
+        return -1;
+    if (v > UINT64_MAX / mult)
+        return -1;
+    *ms = v * mult;
+    return 0;
 }
 
 int svc_parse_size(const char *s, uint64_t *out)
@@ -125,6 +162,17 @@ static const char *set_value(svc_config *c, const cf_key *k, const char *v, char
         }
         size_t sz = (size_t)n;
         memcpy(field, &sz, sizeof sz);
+        return NULL;
+    }
+    case CF_DURATION: {
+        uint64_t ms;
+        if (svc_parse_duration(v, &ms) != 0 || ms < k->min || ms > k->max) {
+            snprintf(why, whylen, "'%s' is not valid (expected a duration from %llums to %llumin, "
+                                  "like 250ms, 5s, 2min)", v, (unsigned long long)k->min,
+                     (unsigned long long)(k->max / 60000));
+            return why;
+        }
+        memcpy(field, &ms, sizeof ms);
         return NULL;
     }
     case CF_STRING:
@@ -329,6 +377,17 @@ void svc_config_print(const svc_config *c, FILE *f)
                 fprintf(f, "%zuKiB\n", v >> 10);
             else
                 fprintf(f, "%zu\n", v);
+            break;
+        }
+        case CF_DURATION: {
+            uint64_t ms;
+            memcpy(&ms, field, sizeof ms);
+            if (ms % 60000 == 0 && ms != 0)
+                fprintf(f, "%llumin\n", (unsigned long long)(ms / 60000));
+            else if (ms % 1000 == 0)
+                fprintf(f, "%llus\n", (unsigned long long)(ms / 1000));
+            else
+                fprintf(f, "%llums\n", (unsigned long long)ms);
             break;
         }
         case CF_STRING:

@@ -19,6 +19,10 @@ typedef struct svc_config {
     uint32_t gc_threshold0;        /* [runtime] gc_threshold */
     size_t release_threshold;      /* [runtime] release_threshold */
     int log_level;                 /* [log] level, syslog numbering */
+    int log_target;                /* [log] target: SVC_LOG_AUTO, _STDERR, _SYSLOG */
+    uint32_t workers;              /* [batch] workers; 0 = one per CPU */
+    uint64_t drain_timeout_ms;     /* [batch] drain_timeout */
+    uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
 } svc_config;
 
 /* Defaults for every key. */
@@ -32,6 +36,9 @@ void svc_config_print(const svc_config *c, FILE *f);
 void svc_config_free(svc_config *c);
 /* Parse "512", "64KiB", "1 MiB", "2GiB" into bytes. Returns 0 or -1. */
 int svc_parse_size(const char *s, uint64_t *out);
+/* Parse "250ms", "5s", "2min" (a bare number is seconds) into milliseconds. */
+int svc_parse_duration(const char *s, uint64_t *ms);
+enum { SVC_LOG_AUTO = 0, SVC_LOG_STDERR = 1, SVC_LOG_SYSLOG = 2 };
 /* Name of a syslog level ("info"), or NULL. */
 const char *svc_level_name(int level);
 

@@ -236,8 +236,10 @@ def t_config_errors_name_file_line_and_key():
     assert "# records per batch" in p.stdout and "(default: 500)" in p.stdout, p.stdout
     p = subprocess.run([RECLAIMD, "--once"], capture_output=True, text=True, cwd=d)
     assert p.returncode == 1 and "no spool directory" in p.stderr, p.stderr
-    p = subprocess.run([RECLAIMD], capture_output=True, text=True)
-    assert p.returncode == 2 and "--once" in p.stderr
+    p = subprocess.run([RECLAIMD], capture_output=True, text=True, cwd=d)
+    assert p.returncode == 1 and "no spool directory" in p.stderr, p.stderr
+    p = subprocess.run([RECLAIMD, "--once", "--check-config"], capture_output=True, text=True)
+    assert p.returncode == 2 and "exclude each other" in p.stderr, p.stderr
     p = subprocess.run([RECLAIMD, "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("reclaimd "), p.stdout
     shutil.rmtree(d)

@@ -1,0 +1,474 @@
+/* service.c - the service: one libev loop (signals, inotify, timers), worker threads, sd_notify. */
+#include "service.h"
+
+#include "bt.h"
+#include "ro.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ev.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Threads: the main thread owns the loop (the only ev_run) and everything
+ * systemd sees; each worker thread owns one runtime and one bt_worker, claims
+ * inputs itself (claims are atomic renames, so workers never collide) and
+ * processes one at a time. Workers learn of new inputs through a condition
+ * variable the loop signals on inotify events and on the rescan timer, and
+ * tell the loop they finished something through an ev_async. Configuration
+ * that may change on SIGHUP is read by workers under `mu` at the start of
+ * each input; stop requests reach them through `stop`, which the batch
+ * engine checks between batches.
+ */
+
+typedef struct svc svc;
+
+typedef struct svc_worker {
+    svc *s;
+    int index;
+    pthread_t thread;
+    bool started;
+    bt_config bcfg;           /* this worker's copy, refreshed before each input */
+} svc_worker;
+
+struct svc {
+    struct ev_loop *loop;
+    ev_signal sig_term, sig_int, sig_hup;
+    ev_io inotify_w;
+    ev_timer rescan_t, watchdog_t, drain_t;
+    ev_async wake;
+    int inotify_fd;
+    svc_log *lg;
+    const char *config_path, *spool_override;
+    svc_config *cfg;          /* fields workers read are guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t work_seq;        /* bumped when inbox/ may hold something new (mu) */
+    volatile int stop;        /* workers stop between batches */
+    int running;              /* workers alive (mu) */
+    bt_spool spool;
+    const bt_job *job;
+    void *dl;
+    svc_worker *workers;
+    int nworkers;
+    atomic_ullong inputs_done, inputs_failed, records, bad, batches;
+    atomic_int in_progress;
+    uint64_t queued;          /* inbox entries at the last rescan (loop thread) */
+    char last_status[256];    /* STATUS= last sent: only changes are sent */
+    bool stopping;
+    int exit_code;
+};
+
+/* --------------------------------------------------------------- notify */
+
+static void notify_status(svc *s)
+{
+    if (getenv("NOTIFY_SOCKET") == NULL)
+        return;
+    char line[256];
+    snprintf(line, sizeof line,
+             "STATUS=%s: queued %llu, in progress %d, done %llu, failed %llu; records %llu, bad %llu",
+             s->stopping ? "stopping" : "processing", (unsigned long long)s->queued,
+             atomic_load(&s->in_progress), (unsigned long long)atomic_load(&s->inputs_done),
+             (unsigned long long)atomic_load(&s->inputs_failed), (unsigned long long)atomic_load(&s->records),
+             (unsigned long long)atomic_load(&s->bad));
+    if (strcmp(line, s->last_status) == 0)
+        return;
+    snprintf(s->last_status, sizeof s->last_status, "%s", line);
+    sd_notify(0, line);
+}
+
+/* -------------------------------------------------------------- workers */
+
+static void wake_workers(svc *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->work_seq++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Apply the runtime settings that may change on reload. Called by the worker. */
+static void apply_runtime_settings(ro_state *rt, const svc_config *c)
+{
+    if (c->gc_enabled)
+        ro_gc_enable(rt);
+    else
+        ro_gc_disable(rt);
+    ro_gc_set_threshold(rt, c->gc_threshold0, 10, 10);
+    ro_mem_set_release_threshold(rt, c->release_threshold);
+}
+
+static void *worker_main(void *arg)
+{
+    svc_worker *wk = arg;
+    svc *s = wk->s;
+    char err[768], name[256];
+    ro_config rc = {.log = svc_log_sink, .log_ud = s->lg};
+    ro_state *rt = ro_open(&rc);
+    bt_worker w;
+    bool ok = false;
+    pthread_mutex_lock(&s->mu);
+    wk->bcfg = s->cfg->batch;
+    if (rt != NULL) {
+        apply_runtime_settings(rt, s->cfg);
+        ok = bt_worker_init(&w, rt, s->job, s->cfg->job_opts, s->cfg->njob_opts, &wk->bcfg, &s->spool, err,
+                            sizeof err) == 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!ok) {
+        svc_log_write(s->lg, 3, "worker=%d cannot start: %s", wk->index, rt ? err : "out of memory");
+    } else {
+        w.stop = &s->stop;
+        while (!s->stop) {
+            pthread_mutex_lock(&s->mu);
+            wk->bcfg = s->cfg->batch;       /* reload: batch size, limits, policies */
+            apply_runtime_settings(rt, s->cfg);
+            uint64_t seq = s->work_seq;
+            pthread_mutex_unlock(&s->mu);
+            int r = bt_find_orphan(&w, name, sizeof name, err, sizeof err);
+            bool orphan = r == 1;
+            if (r == 0)
+                r = bt_claim_next(&w, name, sizeof name, err, sizeof err);
+            if (r < 0)
+                svc_log_write(s->lg, 3, "worker=%d %s", wk->index, err);
+            if (r == 1) {
+                if (!orphan)
+                    svc_log_write(s->lg, 6, "input=%s claimed worker=%d", name, wk->index);
+                atomic_fetch_add(&s->in_progress, 1);
+                ev_async_send(s->loop, &s->wake);
+                bt_input_report rep;
+                int pr = bt_process_input(&w, name, &rep, err, sizeof err);
+                atomic_fetch_sub(&s->in_progress, 1);
+                if (pr != 0) {
+                    atomic_fetch_add(&s->inputs_failed, 1);
+                    svc_log_write(s->lg, 3, "input=%s failed: %s (it stays in work/ and resumes)", name, err);
+                } else if (rep.finished) {
+                    atomic_fetch_add(&s->inputs_done, 1);
+                }
+                atomic_fetch_add(&s->records, rep.records);
+                atomic_fetch_add(&s->bad, rep.bad);
+                atomic_fetch_add(&s->batches, rep.batches);
+                ev_async_send(s->loop, &s->wake);
+                continue;
+            }
+            /* Nothing to do: sleep until the loop sees something new (or
+             * once a second, should a wakeup be lost). */
+            pthread_mutex_lock(&s->mu);
+            while (!s->stop && s->work_seq == seq) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+                    break;
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+        bt_worker_fini(&w);
+    }
+    if (rt != NULL) {
+        size_t leaked = ro_close(rt);
+        if (leaked != 0)
+            svc_log_write(s->lg, 4, "worker=%d runtime closed with %zu bytes still referenced", wk->index, leaked);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->running--;
+    pthread_mutex_unlock(&s->mu);
+    ev_async_send(s->loop, &s->wake);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static void begin_stop(svc *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    sd_notify(0, "STOPPING=1");
+    svc_log_write(s->lg, 5, "stopping (%s): workers finish their current batch, drain_timeout=%llums", why,
+                  (unsigned long long)s->cfg->drain_timeout_ms);
+    ev_io_stop(s->loop, &s->inotify_w);
+    ev_timer_stop(s->loop, &s->rescan_t);
+    s->stop = 1;
+    wake_workers(s);
+    ev_timer_set(&s->drain_t, (double)s->cfg->drain_timeout_ms / 1000.0, 0.0);
+    ev_timer_start(s->loop, &s->drain_t);
+    notify_status(s);
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    begin_stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)revents;
+    svc *s = w->data;
+    notify_status(s);
+    pthread_mutex_lock(&s->mu);
+    int running = s->running;
+    pthread_mutex_unlock(&s->mu);
+    if (running == 0) {
+        if (!s->stopping)
+            svc_log_write(s->lg, 3, "no worker is running: stopping");
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    svc *s = w->data;
+    svc_log_write(s->lg, 4, "drain timeout: %d input(s) still in a batch; exiting, they resume from their "
+                            "last checkpoint", atomic_load(&s->in_progress));
+    s->exit_code = SVC_EXIT_DRAIN_TIMEOUT;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(s->inotify_fd, buf, sizeof buf) > 0)
+        ;                                   /* drain: which file does not matter */
+    wake_workers(s);
+}
+
+static uint64_t count_inbox(svc *s)
+{
+    int fd = dup(s->spool.inbox_fd);
+    if (fd < 0)
+        return s->queued;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return s->queued;
+    }
+    rewinddir(d);
+    uint64_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 7 && e->d_name[0] != '.' && strcmp(e->d_name + len - 7, ".ndjson") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void on_rescan(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    s->queued = count_inbox(s);
+    wake_workers(s);
+    notify_status(s);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+/* SIGHUP: read the file again; apply what can change live, keep the old
+ * configuration (and say why) when the new one is invalid. */
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    sd_notify(0, "RELOADING=1");
+    if (s->config_path == NULL) {
+        svc_log_write(s->lg, 5, "reload: no configuration file (started without --config); nothing to do");
+        sd_notify(0, "READY=1");
+        return;
+    }
+    svc_config next;
+    svc_config_defaults(&next);
+    char errs[8192];
+    int n = svc_config_load(&next, s->config_path, errs, sizeof errs);
+    if (n != 0) {
+        for (char *line = strtok(errs, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            svc_log_write(s->lg, 3, "reload: %s", line);
+        svc_log_write(s->lg, 3, "reload: %s is invalid; keeping the previous configuration", s->config_path);
+    } else {
+        if (s->spool_override == NULL && strcmp(next.spool_dir, s->cfg->spool_dir) != 0)
+            svc_log_write(s->lg, 4, "reload: [spool] dir changed; it takes effect at the next restart");
+        if (strcmp(next.job, s->cfg->job) != 0 || next.workers != s->cfg->workers)
+            svc_log_write(s->lg, 4, "reload: [batch] job and workers take effect at the next restart");
+        pthread_mutex_lock(&s->mu);
+        svc_config *c = s->cfg;
+        bt_log_fn log = c->batch.log;
+        void *log_ud = c->batch.log_ud;
+        c->batch = next.batch;              /* users, limits, bad_records, done_action */
+        c->batch.log = log;
+        c->batch.log_ud = log_ud;
+        c->gc_enabled = next.gc_enabled;
+        c->gc_threshold0 = next.gc_threshold0;
+        c->release_threshold = next.release_threshold;
+        c->drain_timeout_ms = next.drain_timeout_ms;
+        c->rescan_interval_ms = next.rescan_interval_ms;
+        c->log_level = next.log_level;
+        s->lg->level = next.log_level;
+        pthread_mutex_unlock(&s->mu);
+        ev_timer_set(&s->rescan_t, (double)c->rescan_interval_ms / 1000.0, (double)c->rescan_interval_ms / 1000.0);
+        ev_timer_again(s->loop, &s->rescan_t);
+        svc_log_write(s->lg, 5, "reloaded %s: users=%u level=%s", s->config_path, c->batch.users_per_batch,
+                      svc_level_name(c->log_level));
+    }
+    svc_config_free(&next);
+    sd_notify(0, "READY=1");
+    s->last_status[0] = '\0';
+    notify_status(s);
+}
+
+/* ------------------------------------------------------------------ run */
+
+int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg)
+{
+    svc *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return SVC_EXIT_SPOOL;
+    char err[1024];
+    int rc = SVC_EXIT_OK;
+    s->cfg = cfg;
+    s->lg = lg;
+    s->config_path = config_path;
+    s->spool_override = spool_override;
+    s->inotify_fd = -1;
+    cfg->batch.log = svc_log_sink;
+    cfg->batch.log_ud = lg;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+
+    s->job = bt_job_load(cfg->job, &s->dl, err, sizeof err);
+    if (s->job == NULL) {
+        svc_log_write(lg, 3, "[batch] job: %s", err);
+        rc = SVC_EXIT_CONFIG;
+        goto out;
+    }
+    if (bt_spool_open(&s->spool, cfg->spool_dir, err, sizeof err) != 0) {
+        svc_log_write(lg, 3, "%s", err);
+        rc = SVC_EXIT_SPOOL;
+        goto out;
+    }
+    s->loop = ev_default_loop(EVFLAG_AUTO);
+    ev_signal_init(&s->sig_term, on_stop_signal, SIGTERM);
+    ev_signal_init(&s->sig_int, on_stop_signal, SIGINT);
+    ev_signal_init(&s->sig_hup, on_reload, SIGHUP);
+    ev_async_init(&s->wake, on_wake);
+    ev_timer_init(&s->rescan_t, on_rescan, 0.0, (double)cfg->rescan_interval_ms / 1000.0);
+    ev_init(&s->drain_t, on_drain_timeout);
+    ev_signal *sigs[] = {&s->sig_term, &s->sig_int, &s->sig_hup};
+    for (int i = 0; i < 3; i++) {
+        sigs[i]->data = s;
+        ev_signal_start(s->loop, sigs[i]);
+    }
+    s->wake.data = s->rescan_t.data = s->drain_t.data = s;
+    ev_async_start(s->loop, &s->wake);
+    ev_timer_start(s->loop, &s->rescan_t);
+
+    s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    char inbox[4200];
+    snprintf(inbox, sizeof inbox, "%s/inbox", s->spool.root);
+    if (s->inotify_fd < 0 ||
+        inotify_add_watch(s->inotify_fd, inbox, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR) < 0) {
+        svc_log_write(lg, 4, "inotify on %s unavailable (%s): relying on the rescan every %llums", inbox,
+                      strerror(errno), (unsigned long long)cfg->rescan_interval_ms);
+    } else {
+        ev_io_init(&s->inotify_w, on_inotify, s->inotify_fd, EV_READ);
+        s->inotify_w.data = s;
+        ev_io_start(s->loop, &s->inotify_w);
+    }
+    uint64_t wd_usec = 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        ev_timer_init(&s->watchdog_t, on_watchdog, 0.0, (double)wd_usec / 2e6);
+        s->watchdog_t.data = s;
+        ev_timer_start(s->loop, &s->watchdog_t);
+    }
+
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->nworkers = cfg->workers ? (int)cfg->workers : (cpus > 0 ? (int)cpus : 1);
+    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+    if (s->workers == NULL) {
+        rc = SVC_EXIT_SPOOL;
+        goto out;
+    }
+    /* Signals go to the loop's thread only. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (int i = 0; i < s->nworkers; i++) {
+        s->workers[i].s = s;
+        s->workers[i].index = i;
+        pthread_mutex_lock(&s->mu);
+        s->running++;
+        pthread_mutex_unlock(&s->mu);
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            pthread_mutex_lock(&s->mu);
+            s->running--;
+            pthread_mutex_unlock(&s->mu);
+            svc_log_write(lg, 3, "cannot start worker %d: %s", i, strerror(errno));
+            continue;
+        }
+        s->workers[i].started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    svc_log_write(lg, 5, "started spool=%s workers=%d job=%s users=%u", cfg->spool_dir, s->nworkers, s->job->name,
+                  cfg->batch.users_per_batch);
+    sd_notify(0, "READY=1");
+    s->queued = count_inbox(s);
+    notify_status(s);
+
+    ev_run(s->loop, 0);
+
+    if (!s->stopping) {                     /* every worker died: stop the rest */
+        s->stop = 1;
+        wake_workers(s);
+    }
+    rc = s->exit_code;
+    if (rc != SVC_EXIT_DRAIN_TIMEOUT) {
+        for (int i = 0; i < s->nworkers; i++)
+            if (s->workers[i].started)
+                pthread_join(s->workers[i].thread, NULL);
+        svc_log_write(lg, 5, "stopped: done=%llu failed=%llu records=%llu bad=%llu",
+                      (unsigned long long)atomic_load(&s->inputs_done),
+                      (unsigned long long)atomic_load(&s->inputs_failed),
+                      (unsigned long long)atomic_load(&s->records), (unsigned long long)atomic_load(&s->bad));
+    }
+out:
+    if (rc == SVC_EXIT_DRAIN_TIMEOUT)
+        return rc;                          /* workers may still run: exit without freeing under them */
+    if (s->inotify_fd >= 0)
+        close(s->inotify_fd);
+    bt_spool_close(&s->spool);
+    bt_job_unload(s->dl);
+    free(s->workers);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* service.h - the long-running service: one libev loop, worker threads, systemd notification. */
+#ifndef RECLAIMD_SVC_SERVICE_H
+#define RECLAIMD_SVC_SERVICE_H
+
+#include "config.h"
+#include "log.h"
+
+/* Exit codes of the service (also documented in reclaimd(8)). */
+enum {
+    SVC_EXIT_OK = 0,
+    SVC_EXIT_CONFIG = 1,
+    SVC_EXIT_SPOOL = 3,
+    SVC_EXIT_DRAIN_TIMEOUT = 5,   /* SIGTERM: workers did not finish their batch in time */
+};
+
+/* Run the service in the foreground until SIGTERM or SIGINT: claim inputs as
+ * they arrive in inbox/ (inotify, plus a periodic rescan), process them in
+ * `workers` threads (each with its own runtime), tell systemd READY=1,
+ * STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1 when NOTIFY_SOCKET is set,
+ * re-read config_path on SIGHUP. cfg is the validated configuration (the
+ * service takes it over). Returns an exit code. */
+int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg);
+
+#endif

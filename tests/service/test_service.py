@@ -1,0 +1,244 @@
+#!/usr/bin/python3
+"""The long-running service, end to end, with a real NOTIFY_SOCKET datagram socket.
+
+usage: test_service.py RECLAIMD
+
+Starts `reclaimd --config FILE` in the foreground as systemd would (Type=notify,
+NOTIFY_SOCKET and WATCHDOG_USEC set), and checks: READY=1, STATUS=, WATCHDOG=1;
+inputs dropped while it runs are processed (compared with the reference
+implementation of the summary job); inotify wakes it without waiting for the
+rescan; SIGHUP with a changed configuration (RELOADING=1, then READY=1, new
+batch size in effect) and with a broken one (logged, old configuration kept,
+still processing); SIGTERM in the middle of a large input (STOPPING=1, exit 0
+within the drain timeout, input resumable) and a restart that finishes it with
+results identical to an uninterrupted run.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECLAIMD = os.path.abspath(sys.argv[1])
+REF = os.path.join(HERE, "..", "batch", "summary_ref.py")
+results = {"passed": 0, "failed": 0}
+
+
+class Notify:
+    """A NOTIFY_SOCKET receiver, as systemd's."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.done = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.done:
+            try:
+                m = self.sock.recv(4096).decode()
+                with self.lock:
+                    self.msgs.extend(m.split("\n"))
+            except socket.timeout:
+                pass
+
+    def seen(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def wait_for(self, msg, after=0, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            msgs = self.seen()
+            if msg in msgs[after:]:
+                return msgs[after:].index(msg) + after
+            time.sleep(0.02)
+        raise AssertionError("no %r from the daemon within %ss (got %r)" % (msg, timeout, self.seen()[after:][-8:]))
+
+    def close(self):
+        self.done = True
+        self.t.join()
+        self.sock.close()
+
+
+def users(n, tag):
+    return "".join('{"user_id": "%s%06d", "events": [{"ts": %d, "type": "v", "amount": %d.5, "tags": ["a", "b"]}]}\n'
+                   % (tag, i, i, i % 100) for i in range(n)).encode()
+
+
+def drop(spool, name, data):
+    tmp = os.path.join(spool, "inbox", "." + name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(spool, "inbox", name))
+
+
+def wait_file(path, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return
+        time.sleep(0.02)
+    raise AssertionError("%s did not appear within %ss" % (path, timeout))
+
+
+def reference(d, data, name):
+    src, out, bad = (os.path.join(d, name + x) for x in (".in", ".ref", ".bad"))
+    open(src, "wb").write(data)
+    subprocess.run(["/usr/bin/python3", REF, src, out, bad], check=True)
+    return open(out, "rb").read()
+
+
+def write_conf(path, spool, extra=""):
+    with open(path, "w") as f:
+        f.write("[spool]\ndir = %s\nrescan_interval = 60s\n[batch]\nworkers = 2\nusers = 100\n"
+                "drain_timeout = 20s\n%s[log]\ntarget = stderr\n" % (spool, extra))
+
+
+class Daemon:
+    def __init__(self, d, conf):
+        self.notify = Notify(os.path.join(d, "notify-%d.sock" % time.monotonic_ns()))
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify.sock.getsockname(), WATCHDOG_USEC="300000")
+        env.pop("WATCHDOG_PID", None)
+        self.log = open(os.path.join(d, "daemon.log"), "a+")
+        self.p = subprocess.Popen([RECLAIMD, "--config", conf, "--foreground"], env=env, stderr=self.log)
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        code = self.p.wait(timeout=timeout)
+        self.notify.close()
+        return code
+
+
+def check(name, fn):
+    try:
+        fn()
+        results["passed"] += 1
+        print("ok   ", name)
+    except Exception as e:
+        results["failed"] += 1
+        print("FAIL ", name, "-", e)
+        for log in sorted(os.popen("ls -t /tmp/reclaimd-svc-*/daemon.log 2>/dev/null").read().split())[:1]:
+            print("  daemon log (last lines):\n    " + "\n    ".join(open(log).read().splitlines()[-8:]))
+
+
+def t_notify_inputs_reload_and_stop():
+    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
+    spool = os.path.join(d, "spool")
+    os.makedirs(spool)
+    conf = os.path.join(d, "reclaimd.conf")
+    write_conf(conf, spool)
+    dm = Daemon(d, conf)
+    try:
+        n = dm.notify
+        ready = n.wait_for("READY=1")
+        assert any(m.startswith("STATUS=") for m in n.seen()), n.seen()
+        time.sleep(0.8)
+        assert n.seen().count("WATCHDOG=1") >= 3, "expected WATCHDOG=1 every 150 ms: %r" % n.seen()
+        # Inputs dropped while running; rescan is 60 s, so only inotify can wake it in time.
+        data = {"a.ndjson": users(700, "a"), "b.ndjson": users(300, "b"), "c.ndjson": users(50, "c")}
+        t0 = time.time()
+        for name, blob in data.items():
+            drop(spool, name, blob)
+        for name in data:
+            wait_file(os.path.join(spool, "out", name), timeout=10)
+        assert time.time() - t0 < 10
+        for name, blob in data.items():
+            got = open(os.path.join(spool, "out", name), "rb").read()
+            assert got == reference(d, blob, name), "%s differs from the reference implementation" % name
+        # SIGHUP with a changed configuration.
+        text = open(conf).read().replace("users = 100", "users = 7")
+        open(conf, "w").write(text)
+        mark = len(n.seen())
+        dm.p.send_signal(signal.SIGHUP)
+        r = n.wait_for("RELOADING=1", mark)
+        n.wait_for("READY=1", r)
+        time.sleep(0.2)
+        assert "reloaded %s: users=7" % conf in dm.logtext(), dm.logtext()[-500:]
+        drop(spool, "d.ndjson", users(70, "d"))
+        wait_file(os.path.join(spool, "out", "d.ndjson"))
+        time.sleep(0.2)
+        assert "input=d.ndjson finished records=70 good=70 bad=0 batches=10" in dm.logtext(), dm.logtext()[-800:]
+        # SIGHUP with a broken configuration: logged, the old one stays.
+        open(conf, "a").write("[batch]\nusers = lots\n")
+        mark = len(n.seen())
+        dm.p.send_signal(signal.SIGHUP)
+        r = n.wait_for("RELOADING=1", mark)
+        n.wait_for("READY=1", r)
+        time.sleep(0.2)
+        log = dm.logtext()
+        assert "[batch] users: 'lots' is not valid" in log and "keeping the previous configuration" in log, log[-800:]
+        drop(spool, "e.ndjson", users(14, "e"))
+        wait_file(os.path.join(spool, "out", "e.ndjson"))
+        time.sleep(0.2)
+        assert "input=e.ndjson finished records=14 good=14 bad=0 batches=2" in dm.logtext()
+        assert dm.p.poll() is None, "the daemon must still run"
+        mark = len(n.seen())
+        code = dm.stop()
+        assert code == 0, code
+        assert "STOPPING=1" in n.seen()[mark:], n.seen()[mark:]
+        assert os.listdir(os.path.join(spool, "work")) == []
+    finally:
+        if dm.p.poll() is None:
+            dm.p.kill()
+    shutil.rmtree(d)
+
+
+def t_sigterm_mid_input_then_restart():
+    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
+    spool = os.path.join(d, "spool")
+    os.makedirs(spool)
+    conf = os.path.join(d, "reclaimd.conf")
+    write_conf(conf, spool, "")
+    text = open(conf).read().replace("users = 100", "users = 50")
+    open(conf, "w").write(text)
+    big = users(60000, "z")
+    want = reference(d, big, "big.ndjson")
+    dm = Daemon(d, conf)
+    try:
+        dm.notify.wait_for("READY=1")
+        drop(spool, "big.ndjson", big)
+        wait_file(os.path.join(spool, "work", "big.ndjson.ckpt"))   # at least one batch committed
+        t0 = time.time()
+        code = dm.stop()
+        assert code == 0 and time.time() - t0 < 20, (code, time.time() - t0)
+        assert "STOPPING=1" in dm.notify.seen()
+        assert os.path.exists(os.path.join(spool, "work", "big.ndjson")), "stopped mid-input: must resume"
+        assert not os.path.exists(os.path.join(spool, "out", "big.ndjson"))
+    finally:
+        if dm.p.poll() is None:
+            dm.p.kill()
+    dm = Daemon(d, conf)                    # the restart systemd would do
+    try:
+        dm.notify.wait_for("READY=1")
+        wait_file(os.path.join(spool, "out", "big.ndjson"), timeout=60)
+        assert open(os.path.join(spool, "out", "big.ndjson"), "rb").read() == want
+        assert "input=big.ndjson resumed" in dm.logtext()
+        assert dm.stop() == 0
+        assert os.listdir(os.path.join(spool, "work")) == []
+    finally:
+        if dm.p.poll() is None:
+            dm.p.kill()
+    shutil.rmtree(d)
+
+
+for name, fn in list(globals().items()):
+    if name.startswith("t_"):
+        check(name[2:], fn)
+print("%d passed, %d failed" % (results["passed"], results["failed"]))
+sys.exit(1 if results["failed"] else 0)
