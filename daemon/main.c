@@ -40,15 +40,20 @@ static void on_stop_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: reclaimd [--config FILE] [--spool DIR] (--once | --check-config)\n"
+            "usage: reclaimd [--config FILE] [--spool DIR] [--foreground]\n"
+            "       reclaimd [--config FILE] [--spool DIR] --once\n"
+            "       reclaimd [--config FILE] --check-config\n"
             "       reclaimd --demo DIR\n"
             "\n"
             "Processes users' NDJSON files dropped into SPOOL/inbox/ through the summary job\n"
             "(or a job .so) in crash-safe batches: results in SPOOL/out/, processed inputs in\n"
-            "SPOOL/done/, bad records and rejected inputs in SPOOL/failed/.\n"
+            "SPOOL/done/, bad records and rejected inputs in SPOOL/failed/. Without --once it\n"
+            "runs as a service in the foreground (systemd Type=notify): inputs are picked up as\n"
+            "they arrive, SIGHUP re-reads the configuration, SIGTERM drains and exits.\n"
             "\n"
             "  -c, --config FILE   configuration (default " DEFAULT_CONFIG " when it exists)\n"
             "  -s, --spool DIR     spool directory (overrides [spool] dir)\n"
+            "      --foreground    accepted for clarity: the service always stays in the foreground\n"
             "      --once          process every input in the spool once, then exit\n"
             "      --demo DIR      make a demo spool in DIR with generated users, process it, show results\n"
             "      --check-config  check the configuration, print the effective one, exit 0 or 1\n"
@@ -56,9 +61,8 @@ static void usage(FILE *f)
             "  -h, --help          this text\n"
             "\n"
             "Exit codes: 0 done; 1 invalid configuration; 2 bad command line; 3 spool cannot be\n"
-            "opened; 4 an input could not be processed (it stays in work/ and resumes next run).\n"
-            "The long-running service mode (systemd, metrics, leak guard) is not built yet:\n"
-            "use --once.\n");
+            "opened; 4 an input could not be processed (--once; it stays in work/ and resumes);\n"
+            "5 SIGTERM drain timed out (inputs resume from their last checkpoint).\n");
 }
 
 /* ------------------------------------------------------------------ demo */
