@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config   # toolchain
   libinih-dev                        # configuration files
   libev-dev libsystemd-dev           # the service loop, sd_notify
+  libmicrohttpd-dev                  # the /metrics endpoint
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   time                               # GNU time: peak RSS of a benchmarked process

@@ -59,6 +59,10 @@ typedef struct bt_config {
     nj_limits limits;              /* record size and nesting limits */
     bt_log_fn log;                 /* one line per input claimed/finished/failed */
     void *log_ud;
+    /* Called after each committed batch (may be NULL): records in it, bad
+     * ones among them, and how long it took from first read to checkpoint. */
+    void (*on_batch)(void *ud, uint64_t records, uint64_t bad, double seconds);
+    void *on_batch_ud;
 } bt_config;
 
 /* An open spool: descriptors of its directories (all O_CLOEXEC). */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -556,6 +557,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             goto out;
         }
         ro_gc_disable(rt);
+        struct timespec batch_t0;
+        clock_gettime(CLOCK_MONOTONIC, &batch_t0);
         ro_object *batch = ro_object_new(rt, w->batch_type, 0);
         ro_object *users = ro_list_new(rt, cfg->users_per_batch);
         if (batch == NULL || users == NULL) {
@@ -680,6 +683,12 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         rep->bad += bad;
         rep->good += count - bad;
         rep->batches++;
+        if (cfg->on_batch != NULL) {
+            struct timespec t1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            cfg->on_batch(cfg->on_batch_ud, count, bad,
+                          (double)(t1.tv_sec - batch_t0.tv_sec) + (double)(t1.tv_nsec - batch_t0.tv_nsec) / 1e9);
+        }
         ro_decref(rt, batch);               /* a cycle (users -> batch): the collector frees it */
         if (gc_auto) {
             ro_gc_enable(rt);

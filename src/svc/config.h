@@ -23,6 +23,7 @@ typedef struct svc_config {
     uint32_t workers;              /* [batch] workers; 0 = one per CPU */
     uint64_t drain_timeout_ms;     /* [batch] drain_timeout */
     uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
+    char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
 } svc_config;
 
 /* Defaults for every key. */

@@ -2,6 +2,7 @@
 #include "service.h"
 
 #include "bt.h"
+#include "metrics.h"
 #include "ro.h"
 
 #include <dirent.h>
@@ -61,9 +62,7 @@ struct svc {
     void *dl;
     svc_worker *workers;
     int nworkers;
-    atomic_ullong inputs_done, inputs_failed, records, bad, batches;
-    atomic_int in_progress;
-    uint64_t queued;          /* inbox entries at the last rescan (loop thread) */
+    svc_metrics m;            /* counters shared with /metrics and STATUS= */
     char last_status[256];    /* STATUS= last sent: only changes are sent */
     bool stopping;
     int exit_code;
@@ -78,10 +77,11 @@ static void notify_status(svc *s)
     char line[256];
     snprintf(line, sizeof line,
              "STATUS=%s: queued %llu, in progress %d, done %llu, failed %llu; records %llu, bad %llu",
-             s->stopping ? "stopping" : "processing", (unsigned long long)s->queued,
-             atomic_load(&s->in_progress), (unsigned long long)atomic_load(&s->inputs_done),
-             (unsigned long long)atomic_load(&s->inputs_failed), (unsigned long long)atomic_load(&s->records),
-             (unsigned long long)atomic_load(&s->bad));
+             s->stopping ? "stopping" : "processing", (unsigned long long)atomic_load(&s->m.queue_depth),
+             atomic_load(&s->m.in_progress), (unsigned long long)atomic_load(&s->m.inputs_done),
+             (unsigned long long)atomic_load(&s->m.inputs_failed),
+             (unsigned long long)(atomic_load(&s->m.records_ok) + atomic_load(&s->m.records_bad)),
+             (unsigned long long)atomic_load(&s->m.records_bad));
     if (strcmp(line, s->last_status) == 0)
         return;
     snprintf(s->last_status, sizeof s->last_status, "%s", line);
@@ -145,23 +145,22 @@ static void *worker_main(void *arg)
             if (r == 1) {
                 if (!orphan)
                     svc_log_write(s->lg, 6, "input=%s claimed worker=%d", name, wk->index);
-                atomic_fetch_add(&s->in_progress, 1);
+                atomic_fetch_add(&s->m.in_progress, 1);
                 ev_async_send(s->loop, &s->wake);
                 bt_input_report rep;
                 int pr = bt_process_input(&w, name, &rep, err, sizeof err);
-                atomic_fetch_sub(&s->in_progress, 1);
+                atomic_fetch_sub(&s->m.in_progress, 1);
                 if (pr != 0) {
-                    atomic_fetch_add(&s->inputs_failed, 1);
+                    atomic_fetch_add(&s->m.inputs_failed, 1);
                     svc_log_write(s->lg, 3, "input=%s failed: %s (it stays in work/ and resumes)", name, err);
                 } else if (rep.finished) {
-                    atomic_fetch_add(&s->inputs_done, 1);
+                    atomic_fetch_add(&s->m.inputs_done, 1);
                 }
-                atomic_fetch_add(&s->records, rep.records);
-                atomic_fetch_add(&s->bad, rep.bad);
-                atomic_fetch_add(&s->batches, rep.batches);
+                svc_metrics_publish(&s->m, wk->index, rt, 1);
                 ev_async_send(s->loop, &s->wake);
                 continue;
             }
+            svc_metrics_publish(&s->m, wk->index, rt, 1);
             /* Nothing to do: sleep until the loop sees something new (or
              * once a second, should a wakeup be lost). */
             pthread_mutex_lock(&s->mu);
@@ -176,6 +175,7 @@ static void *worker_main(void *arg)
         }
         bt_worker_fini(&w);
     }
+    svc_metrics_publish(&s->m, wk->index, NULL, 0);
     if (rt != NULL) {
         size_t leaked = ro_close(rt);
         if (leaked != 0)
@@ -234,7 +234,7 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     svc *s = w->data;
     svc_log_write(s->lg, 4, "drain timeout: %d input(s) still in a batch; exiting, they resume from their "
-                            "last checkpoint", atomic_load(&s->in_progress));
+                            "last checkpoint", atomic_load(&s->m.in_progress));
     s->exit_code = SVC_EXIT_DRAIN_TIMEOUT;
     ev_break(loop, EVBREAK_ALL);
 }
@@ -254,11 +254,11 @@ static uint64_t count_inbox(svc *s)
 {
     int fd = dup(s->spool.inbox_fd);
     if (fd < 0)
-        return s->queued;
+        return atomic_load(&s->m.queue_depth);
     DIR *d = fdopendir(fd);
     if (d == NULL) {
         close(fd);
-        return s->queued;
+        return atomic_load(&s->m.queue_depth);
     }
     rewinddir(d);
     uint64_t n = 0;
@@ -277,7 +277,7 @@ static void on_rescan(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     svc *s = w->data;
-    s->queued = count_inbox(s);
+    atomic_store(&s->m.queue_depth, count_inbox(s));
     wake_workers(s);
     notify_status(s);
 }
@@ -314,15 +314,17 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     } else {
         if (s->spool_override == NULL && strcmp(next.spool_dir, s->cfg->spool_dir) != 0)
             svc_log_write(s->lg, 4, "reload: [spool] dir changed; it takes effect at the next restart");
-        if (strcmp(next.job, s->cfg->job) != 0 || next.workers != s->cfg->workers)
-            svc_log_write(s->lg, 4, "reload: [batch] job and workers take effect at the next restart");
+        if (strcmp(next.job, s->cfg->job) != 0 || next.workers != s->cfg->workers ||
+            strcmp(next.metrics_listen, s->cfg->metrics_listen) != 0)
+            svc_log_write(s->lg, 4, "reload: [batch] job, workers and [metrics] listen take effect at the next restart");
         pthread_mutex_lock(&s->mu);
         svc_config *c = s->cfg;
-        bt_log_fn log = c->batch.log;
-        void *log_ud = c->batch.log_ud;
+        bt_config keep = c->batch;
         c->batch = next.batch;              /* users, limits, bad_records, done_action */
-        c->batch.log = log;
-        c->batch.log_ud = log_ud;
+        c->batch.log = keep.log;
+        c->batch.log_ud = keep.log_ud;
+        c->batch.on_batch = keep.on_batch;
+        c->batch.on_batch_ud = keep.on_batch_ud;
         c->gc_enabled = next.gc_enabled;
         c->gc_threshold0 = next.gc_threshold0;
         c->release_threshold = next.release_threshold;
@@ -361,6 +363,14 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
 
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->nworkers = cfg->workers ? (int)cfg->workers : (cpus > 0 ? (int)cpus : 1);
+    if (svc_metrics_init(&s->m, s->nworkers) != 0) {
+        free(s);
+        return SVC_EXIT_SPOOL;
+    }
+    cfg->batch.on_batch = svc_metrics_on_batch;
+    cfg->batch.on_batch_ud = &s->m;
     s->job = bt_job_load(cfg->job, &s->dl, err, sizeof err);
     if (s->job == NULL) {
         svc_log_write(lg, 3, "[batch] job: %s", err);
@@ -372,6 +382,13 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         rc = SVC_EXIT_SPOOL;
         goto out;
     }
+    if (svc_metrics_serve(&s->m, cfg->metrics_listen, err, sizeof err) != 0) {
+        svc_log_write(lg, 3, "%s", err);
+        rc = SVC_EXIT_CONFIG;
+        goto out;
+    }
+    if (strcmp(cfg->metrics_listen, "off") != 0)
+        svc_log_write(lg, 6, "metrics at http://%s/metrics", cfg->metrics_listen);
     s->loop = ev_default_loop(EVFLAG_AUTO);
     ev_signal_init(&s->sig_term, on_stop_signal, SIGTERM);
     ev_signal_init(&s->sig_int, on_stop_signal, SIGINT);
@@ -407,8 +424,6 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         ev_timer_start(s->loop, &s->watchdog_t);
     }
 
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->nworkers = cfg->workers ? (int)cfg->workers : (cpus > 0 ? (int)cpus : 1);
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
     if (s->workers == NULL) {
         rc = SVC_EXIT_SPOOL;
@@ -440,7 +455,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     svc_log_write(lg, 5, "started spool=%s workers=%d job=%s users=%u", cfg->spool_dir, s->nworkers, s->job->name,
                   cfg->batch.users_per_batch);
     sd_notify(0, "READY=1");
-    s->queued = count_inbox(s);
+    atomic_store(&s->m.queue_depth, count_inbox(s));
     notify_status(s);
 
     ev_run(s->loop, 0);
@@ -454,16 +469,18 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         for (int i = 0; i < s->nworkers; i++)
             if (s->workers[i].started)
                 pthread_join(s->workers[i].thread, NULL);
-        svc_log_write(lg, 5, "stopped: done=%llu failed=%llu records=%llu bad=%llu",
-                      (unsigned long long)atomic_load(&s->inputs_done),
-                      (unsigned long long)atomic_load(&s->inputs_failed),
-                      (unsigned long long)atomic_load(&s->records), (unsigned long long)atomic_load(&s->bad));
+        svc_log_write(lg, 5, "stopped: done=%llu failed=%llu records_ok=%llu records_bad=%llu",
+                      (unsigned long long)atomic_load(&s->m.inputs_done),
+                      (unsigned long long)atomic_load(&s->m.inputs_failed),
+                      (unsigned long long)atomic_load(&s->m.records_ok),
+                      (unsigned long long)atomic_load(&s->m.records_bad));
     }
 out:
     if (rc == SVC_EXIT_DRAIN_TIMEOUT)
         return rc;                          /* workers may still run: exit without freeing under them */
     if (s->inotify_fd >= 0)
         close(s->inotify_fd);
+    svc_metrics_fini(&s->m);
     bt_spool_close(&s->spool);
     bt_job_unload(s->dl);
     free(s->workers);

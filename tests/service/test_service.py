@@ -22,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECLAIMD = os.path.abspath(sys.argv[1])
@@ -98,10 +100,34 @@ def reference(d, data, name):
     return open(out, "rb").read()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+PORT = free_port()
+
+
 def write_conf(path, spool, extra=""):
     with open(path, "w") as f:
         f.write("[spool]\ndir = %s\nrescan_interval = 60s\n[batch]\nworkers = 2\nusers = 100\n"
-                "drain_timeout = 20s\n%s[log]\ntarget = stderr\n" % (spool, extra))
+                "drain_timeout = 20s\n%s[metrics]\nlisten = 127.0.0.1:%d\n[log]\ntarget = stderr\n"
+                % (spool, extra, PORT))
+
+
+def scrape():
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % PORT, timeout=5) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
 
 
 class Daemon:
@@ -151,7 +177,11 @@ def t_notify_inputs_reload_and_stop():
         time.sleep(0.8)
         assert n.seen().count("WATCHDOG=1") >= 3, "expected WATCHDOG=1 every 150 ms: %r" % n.seen()
         # Inputs dropped while running; rescan is 60 s, so only inotify can wake it in time.
-        data = {"a.ndjson": users(700, "a"), "b.ndjson": users(300, "b"), "c.ndjson": users(50, "c")}
+        before = scrape()
+        assert before['reclaimd_records_total{result="ok"}'] == 0
+        assert before['reclaimd_build_info{version="0.1.0"}'] == 1
+        data = {"a.ndjson": users(700, "a"), "b.ndjson": users(300, "b"),
+                "c.ndjson": users(50, "c") + b"not json\n"}
         t0 = time.time()
         for name, blob in data.items():
             drop(spool, name, blob)
@@ -161,6 +191,25 @@ def t_notify_inputs_reload_and_stop():
         for name, blob in data.items():
             got = open(os.path.join(spool, "out", name), "rb").read()
             assert got == reference(d, blob, name), "%s differs from the reference implementation" % name
+        time.sleep(0.3)
+        m = scrape()
+        want = {'reclaimd_records_total{result="ok"}': 1050, 'reclaimd_records_total{result="bad"}': 1,
+                'reclaimd_inputs_total{result="done"}': 3, 'reclaimd_inputs_total{result="failed"}': 0,
+                "reclaimd_batches_total": 11, 'reclaimd_batch_duration_seconds_bucket{le="+Inf"}': 11,
+                "reclaimd_batch_duration_seconds_count": 11, "reclaimd_queue_depth": 0,
+                "reclaimd_inputs_in_progress": 0}
+        for k, v in want.items():
+            assert m.get(k) == v, "%s = %s, want %s" % (k, m.get(k), v)
+        assert m["reclaimd_rss_bytes"] > 1e6 and m["reclaimd_open_fds"] > 3 and m["reclaimd_fd_limit"] >= 64
+        for w in ("0", "1"):
+            assert 'reclaimd_runtime_heap_bytes{worker="%s"}' % w in m
+            assert 'reclaimd_gc_collections_total{worker="%s",generation="0"}' % w in m
+        assert sum(v for k, v in m.items() if k.startswith("reclaimd_gc_collections_total")) >= 11
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/other" % PORT, timeout=5)
+            raise AssertionError("/other must be 404")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
         # SIGHUP with a changed configuration.
         text = open(conf).read().replace("users = 100", "users = 7")
         open(conf, "w").write(text)
