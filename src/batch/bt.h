@@ -63,6 +63,10 @@ typedef struct bt_config {
      * ones among them, and how long it took from first read to checkpoint. */
     void (*on_batch)(void *ud, uint64_t records, uint64_t bad, double seconds);
     void *on_batch_ud;
+    /* Called in the worker's thread between batches, with its runtime: the
+     * safe point where collections and other requests are honoured. */
+    void (*safe_point)(void *ud, ro_state *rt);
+    void *safe_point_ud;
 } bt_config;
 
 /* An open spool: descriptors of its directories (all O_CLOEXEC). */

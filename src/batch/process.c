@@ -694,6 +694,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             ro_gc_enable(rt);
             ro_gc_collect(rt, 0, NULL);
         }
+        if (cfg->safe_point != NULL)
+            cfg->safe_point(cfg->safe_point_ud, rt);
         if (eof)
             break;
     }

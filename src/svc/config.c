@@ -61,6 +61,8 @@ static const cf_key keys[] = {
      "free pool memory kept for reuse before it goes back to the OS: more means fewer page faults between batches, less means RSS closer to what live objects need"},
     {"metrics", "listen", CF_STRING, OFF(metrics_listen), "127.0.0.1:9187", 0, 0, NULL, NULL,
      "address and port of the Prometheus endpoint (GET /metrics), or off; an IPv4 address"},
+    {"control", "socket", CF_STRING, OFF(control_socket), "/run/reclaimd/reclaimd.sock", 0, 0, NULL, NULL,
+     "unix socket for reclaimctl (mode 0660), or off; left out with a warning when its directory is missing"},
     {"log", "level", CF_ENUM, OFF(log_level), "info", 0, 0, level_names, level_values,
      "least important level logged: err, warning, notice, info, debug"},
     {"log", "target", CF_ENUM, OFF(log_target), "auto", 0, 0, target_names, NULL,
@@ -290,7 +292,7 @@ static int handler(void *user, const char *section, const char *name, const char
     svc_config *c = p->c;
     if (name == NULL) {           /* a new section (inih calls with name NULL if INI_CALL_HANDLER_ON_NEW_SECTION) */
         if (!known_section(section))
-            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, log or job)", section);
+            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, control, log or job)", section);
         return 1;
     }
     if (section[0] == '\0') {
@@ -310,7 +312,7 @@ static int handler(void *user, const char *section, const char *name, const char
     if (!known_section(section)) {
         /* Reported at its first key: this inih build does not report section lines. */
         if (strcmp(p->bad_section, section) != 0)
-            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, log or job)", section);
+            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, control, log or job)", section);
         snprintf(p->bad_section, sizeof p->bad_section, "%s", section);
         return 1;
     }

@@ -24,6 +24,7 @@ typedef struct svc_config {
     uint64_t drain_timeout_ms;     /* [batch] drain_timeout */
     uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
     char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
+    char control_socket[108];      /* [control] socket: a path, or "off" */
 } svc_config;
 
 /* Defaults for every key. */

@@ -3,6 +3,7 @@
 
 #include "bt.h"
 #include "metrics.h"
+#include "nj.h"
 #include "ro.h"
 
 #include <dirent.h>
@@ -16,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +44,7 @@ typedef struct svc_worker {
     pthread_t thread;
     bool started;
     bt_config bcfg;           /* this worker's copy, refreshed before each input */
+    unsigned long long gc_seen; /* last collection request honoured */
 } svc_worker;
 
 struct svc {
@@ -63,6 +68,10 @@ struct svc {
     svc_worker *workers;
     int nworkers;
     svc_metrics m;            /* counters shared with /metrics and STATUS= */
+    ev_io ctl_w;
+    int ctl_fd;               /* listening control socket, or -1 */
+    volatile int paused;      /* workers claim nothing new */
+    atomic_ullong gc_seq;     /* bumped by a "gc" request */
     char last_status[256];    /* STATUS= last sent: only changes are sent */
     bool stopping;
     int exit_code;
@@ -109,6 +118,22 @@ static void apply_runtime_settings(ro_state *rt, const svc_config *c)
     ro_mem_set_release_threshold(rt, c->release_threshold);
 }
 
+/* Between batches and between inputs: honour a pending "gc" request. */
+static void worker_safe_point(void *ud, ro_state *rt)
+{
+    svc_worker *wk = ud;
+    unsigned long long want = atomic_load(&wk->s->gc_seq);
+    if (wk->gc_seen == want)
+        return;
+    wk->gc_seen = want;
+    ro_gc_report r;
+    ro_gc_collect(rt, RO_GC_GENERATIONS - 1, &r);
+    svc_log_write(wk->s->lg, 5, "gc worker=%d collected=%llu uncollectable=%llu released_bytes=%llu took_ms=%.1f",
+                  wk->index, (unsigned long long)r.collected, (unsigned long long)r.uncollectable,
+                  (unsigned long long)r.bytes_released, (double)r.pause_ns / 1e6);
+    svc_metrics_publish(&wk->s->m, wk->index, rt, 1);
+}
+
 static void *worker_main(void *arg)
 {
     svc_worker *wk = arg;
@@ -120,6 +145,9 @@ static void *worker_main(void *arg)
     bool ok = false;
     pthread_mutex_lock(&s->mu);
     wk->bcfg = s->cfg->batch;
+    wk->bcfg.safe_point = worker_safe_point;
+    wk->bcfg.safe_point_ud = wk;
+    wk->gc_seen = atomic_load(&s->gc_seq);
     if (rt != NULL) {
         apply_runtime_settings(rt, s->cfg);
         ok = bt_worker_init(&w, rt, s->job, s->cfg->job_opts, s->cfg->njob_opts, &wk->bcfg, &s->spool, err,
@@ -133,13 +161,20 @@ static void *worker_main(void *arg)
         while (!s->stop) {
             pthread_mutex_lock(&s->mu);
             wk->bcfg = s->cfg->batch;       /* reload: batch size, limits, policies */
+            wk->bcfg.safe_point = worker_safe_point;
+            wk->bcfg.safe_point_ud = wk;
             apply_runtime_settings(rt, s->cfg);
             uint64_t seq = s->work_seq;
             pthread_mutex_unlock(&s->mu);
-            int r = bt_find_orphan(&w, name, sizeof name, err, sizeof err);
-            bool orphan = r == 1;
-            if (r == 0)
-                r = bt_claim_next(&w, name, sizeof name, err, sizeof err);
+            worker_safe_point(wk, rt);
+            int r = 0;
+            bool orphan = false;
+            if (!s->paused) {
+                r = bt_find_orphan(&w, name, sizeof name, err, sizeof err);
+                orphan = r == 1;
+                if (r == 0)
+                    r = bt_claim_next(&w, name, sizeof name, err, sizeof err);
+            }
             if (r < 0)
                 svc_log_write(s->lg, 3, "worker=%d %s", wk->index, err);
             if (r == 1) {
@@ -290,24 +325,26 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
     sd_notify(0, "WATCHDOG=1");
 }
 
-/* SIGHUP: read the file again; apply what can change live, keep the old
- * configuration (and say why) when the new one is invalid. */
-static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+/* SIGHUP and "reclaimctl reload": read the file again; apply what can change
+ * live, keep the old configuration (and say why) when the new one is invalid.
+ * Returns true when the new configuration is in effect; msg says what happened. */
+static bool do_reload(svc *s, char *msg, size_t msglen)
 {
-    (void)loop;
-    (void)revents;
-    svc *s = w->data;
     sd_notify(0, "RELOADING=1");
+    bool ok = false;
     if (s->config_path == NULL) {
-        svc_log_write(s->lg, 5, "reload: no configuration file (started without --config); nothing to do");
+        snprintf(msg, msglen, "no configuration file (started without --config): nothing to reload");
+        svc_log_write(s->lg, 5, "reload: %s", msg);
         sd_notify(0, "READY=1");
-        return;
+        return false;
     }
     svc_config next;
     svc_config_defaults(&next);
     char errs[8192];
     int n = svc_config_load(&next, s->config_path, errs, sizeof errs);
     if (n != 0) {
+        snprintf(msg, msglen, "%s is invalid (%d problem%s, first: %.*s); keeping the previous configuration",
+                 s->config_path, n < 0 ? 1 : n, n == 1 ? "" : "s", (int)strcspn(errs, "\n"), errs);
         for (char *line = strtok(errs, "\n"); line != NULL; line = strtok(NULL, "\n"))
             svc_log_write(s->lg, 3, "reload: %s", line);
         svc_log_write(s->lg, 3, "reload: %s is invalid; keeping the previous configuration", s->config_path);
@@ -315,8 +352,10 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         if (s->spool_override == NULL && strcmp(next.spool_dir, s->cfg->spool_dir) != 0)
             svc_log_write(s->lg, 4, "reload: [spool] dir changed; it takes effect at the next restart");
         if (strcmp(next.job, s->cfg->job) != 0 || next.workers != s->cfg->workers ||
-            strcmp(next.metrics_listen, s->cfg->metrics_listen) != 0)
-            svc_log_write(s->lg, 4, "reload: [batch] job, workers and [metrics] listen take effect at the next restart");
+            strcmp(next.metrics_listen, s->cfg->metrics_listen) != 0 ||
+            strcmp(next.control_socket, s->cfg->control_socket) != 0)
+            svc_log_write(s->lg, 4, "reload: [batch] job and workers, [metrics] listen and [control] socket "
+                                    "take effect at the next restart");
         pthread_mutex_lock(&s->mu);
         svc_config *c = s->cfg;
         bt_config keep = c->batch;
@@ -335,13 +374,159 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         pthread_mutex_unlock(&s->mu);
         ev_timer_set(&s->rescan_t, (double)c->rescan_interval_ms / 1000.0, (double)c->rescan_interval_ms / 1000.0);
         ev_timer_again(s->loop, &s->rescan_t);
-        svc_log_write(s->lg, 5, "reloaded %s: users=%u level=%s", s->config_path, c->batch.users_per_batch,
-                      svc_level_name(c->log_level));
+        snprintf(msg, msglen, "reloaded %s: users=%u level=%s", s->config_path, c->batch.users_per_batch,
+                 svc_level_name(c->log_level));
+        svc_log_write(s->lg, 5, "%s", msg);
+        ok = true;
     }
     svc_config_free(&next);
     sd_notify(0, "READY=1");
     s->last_status[0] = '\0';
     notify_status(s);
+    return ok;
+}
+
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    char msg[512];
+    do_reload(w->data, msg, sizeof msg);
+}
+
+/* -------------------------------------------------------------- control */
+
+static int reply_status(svc *s, ro_state *rt, ro_sbuf *out)
+{
+    return ro_sbuf_appendf(rt, out,
+                           "{\"state\": \"%s\", \"workers\": %d, \"queued\": %llu, \"in_progress\": %d, "
+                           "\"done\": %llu, \"failed\": %llu, \"records_ok\": %llu, \"records_bad\": %llu, "
+                           "\"batches\": %llu}\n",
+                           s->stopping ? "stopping" : s->paused ? "paused" : "running", s->nworkers,
+                           (unsigned long long)atomic_load(&s->m.queue_depth), atomic_load(&s->m.in_progress),
+                           (unsigned long long)atomic_load(&s->m.inputs_done),
+                           (unsigned long long)atomic_load(&s->m.inputs_failed),
+                           (unsigned long long)atomic_load(&s->m.records_ok),
+                           (unsigned long long)atomic_load(&s->m.records_bad),
+                           (unsigned long long)atomic_load(&s->m.batches));
+}
+
+static int reply_stats(svc *s, ro_state *rt, ro_sbuf *out)
+{
+    int r = ro_sbuf_appendf(rt, out, "{\"workers\": [");
+    pthread_mutex_lock(&s->m.mu);
+    for (int i = 0; i < s->m.nworkers && r == 0; i++) {
+        svc_runtime_snapshot *n = &s->m.runtimes[i];
+        r = ro_sbuf_appendf(rt, out,
+                            "%s{\"worker\": %d, \"alive\": %s, \"heap_bytes\": %llu, \"arenas\": %llu, "
+                            "\"released_bytes\": %llu, \"gc_collections\": [%llu, %llu, %llu], "
+                            "\"gc_collected\": %llu, \"gc_uncollectable\": %llu, \"gc_pause_seconds\": %.6f, "
+                            "\"unclosed_files\": %llu}",
+                            i ? ", " : "", i, n->alive ? "true" : "false", (unsigned long long)n->heap_bytes,
+                            (unsigned long long)n->arenas, (unsigned long long)n->bytes_released,
+                            (unsigned long long)n->gc_collections[0], (unsigned long long)n->gc_collections[1],
+                            (unsigned long long)n->gc_collections[2], (unsigned long long)n->gc_collected,
+                            (unsigned long long)n->gc_uncollectable, n->gc_pause_seconds,
+                            (unsigned long long)n->unclosed_files);
+    }
+    pthread_mutex_unlock(&s->m.mu);
+    return r == 0 ? ro_sbuf_appendf(rt, out, "]}\n") : -1;
+}
+
+static void on_control(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    int c = accept4(s->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    struct timeval tv = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char cmd[128];
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < sizeof cmd && (k = read(c, cmd + n, sizeof cmd - 1 - n)) > 0) {
+        n += (size_t)k;
+        if (memchr(cmd, '\n', n) != NULL)
+            break;
+    }
+    cmd[n] = '\0';
+    cmd[strcspn(cmd, "\r\n")] = '\0';
+    ro_state *rt = ro_open(NULL);
+    ro_sbuf out = {0};
+    char msg[512];
+    if (rt == NULL) {
+        close(c);
+        return;
+    }
+    if (strcmp(cmd, "status") == 0) {
+        reply_status(s, rt, &out);
+    } else if (strcmp(cmd, "stats") == 0) {
+        reply_stats(s, rt, &out);
+    } else if (strcmp(cmd, "gc") == 0) {
+        atomic_fetch_add(&s->gc_seq, 1);
+        wake_workers(s);
+        ro_sbuf_appendf(rt, &out, "{\"ok\": true, \"message\": \"full collection requested in %d workers, "
+                                  "done at their next safe point\"}\n", s->nworkers);
+        svc_log_write(s->lg, 5, "control: gc requested");
+    } else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+        s->paused = cmd[0] == 'p';
+        wake_workers(s);
+        ro_sbuf_appendf(rt, &out, "{\"ok\": true, \"state\": \"%s\"}\n", s->paused ? "paused" : "running");
+        svc_log_write(s->lg, 5, "control: intake %s", s->paused ? "paused" : "resumed");
+    } else if (strcmp(cmd, "reload") == 0) {
+        bool ok = do_reload(s, msg, sizeof msg);
+        ro_object *m = ro_str_from_cstr(rt, msg);
+        nj_buf q = {0};
+        if (m != NULL && nj_emit(rt, m, &q) == 0)
+            ro_sbuf_appendf(rt, &out, "{\"ok\": %s, \"message\": %s}\n", ok ? "true" : "false", q.data);
+        ro_xdecref(rt, m);
+        ro_sbuf_free(&q);
+    } else {
+        ro_object *m = ro_str_from_format(rt, "unknown command '%.60s' (status, stats, gc, pause, resume, reload)",
+                                          cmd);
+        nj_buf q = {0};
+        if (m != NULL && nj_emit(rt, m, &q) == 0)
+            ro_sbuf_appendf(rt, &out, "{\"ok\": false, \"error\": %s}\n", q.data);
+        else
+            ro_err_clear(rt);
+        ro_xdecref(rt, m);
+        ro_sbuf_free(&q);
+    }
+    if (out.data != NULL && write(c, out.data, out.len) < 0)
+        svc_log_write(s->lg, 4, "control: reply not sent: %s", strerror(errno));
+    ro_sbuf_free(&out);
+    ro_close(rt);
+    close(c);
+}
+
+/* Listen on [control] socket; a missing directory leaves it out with a warning. */
+static int control_open(svc *s, const char *path)
+{
+    if (strcmp(path, "off") == 0 || path[0] == '\0')
+        return -1;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        svc_log_write(s->lg, 4, "control socket %s: path too long; reclaimctl will not reach this daemon", path);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);                       /* a stale socket of an earlier run */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0660) != 0 || listen(fd, 8) != 0) {
+        svc_log_write(s->lg, 4, "control socket %s unavailable (%s); reclaimctl will not reach this daemon", path,
+                      strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -358,6 +543,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     s->config_path = config_path;
     s->spool_override = spool_override;
     s->inotify_fd = -1;
+    s->ctl_fd = -1;
     cfg->batch.log = svc_log_sink;
     cfg->batch.log_ud = lg;
     pthread_mutex_init(&s->mu, NULL);
@@ -416,6 +602,12 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         ev_io_init(&s->inotify_w, on_inotify, s->inotify_fd, EV_READ);
         s->inotify_w.data = s;
         ev_io_start(s->loop, &s->inotify_w);
+    }
+    s->ctl_fd = control_open(s, cfg->control_socket);
+    if (s->ctl_fd >= 0) {
+        ev_io_init(&s->ctl_w, on_control, s->ctl_fd, EV_READ);
+        s->ctl_w.data = s;
+        ev_io_start(s->loop, &s->ctl_w);
     }
     uint64_t wd_usec = 0;
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
@@ -480,6 +672,10 @@ out:
         return rc;                          /* workers may still run: exit without freeing under them */
     if (s->inotify_fd >= 0)
         close(s->inotify_fd);
+    if (s->ctl_fd >= 0) {
+        close(s->ctl_fd);
+        unlink(cfg->control_socket);
+    }
     svc_metrics_fini(&s->m);
     bt_spool_close(&s->spool);
     bt_job_unload(s->dl);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The long-running service, end to end, with a real NOTIFY_SOCKET datagram socket.
 
-usage: test_service.py RECLAIMD
+usage: test_service.py RECLAIMD RECLAIMCTL
 
 Starts `reclaimd --config FILE` in the foreground as systemd would (Type=notify,
 NOTIFY_SOCKET and WATCHDOG_USEC set), and checks: READY=1, STATUS=, WATCHDOG=1;
@@ -11,8 +11,11 @@ rescan; SIGHUP with a changed configuration (RELOADING=1, then READY=1, new
 batch size in effect) and with a broken one (logged, old configuration kept,
 still processing); SIGTERM in the middle of a large input (STOPPING=1, exit 0
 within the drain timeout, input resumable) and a restart that finishes it with
-results identical to an uninterrupted run.
+results identical to an uninterrupted run. reclaimctl over the control socket:
+status, stats, gc (honoured by every worker), pause, resume, reload, and an
+unknown command.
 """
+import json
 import os
 import shutil
 import signal
@@ -27,6 +30,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECLAIMD = os.path.abspath(sys.argv[1])
+RECLAIMCTL = os.path.abspath(sys.argv[2])
 REF = os.path.join(HERE, "..", "batch", "summary_ref.py")
 results = {"passed": 0, "failed": 0}
 
@@ -114,8 +118,17 @@ PORT = free_port()
 def write_conf(path, spool, extra=""):
     with open(path, "w") as f:
         f.write("[spool]\ndir = %s\nrescan_interval = 60s\n[batch]\nworkers = 2\nusers = 100\n"
-                "drain_timeout = 20s\n%s[metrics]\nlisten = 127.0.0.1:%d\n[log]\ntarget = stderr\n"
-                % (spool, extra, PORT))
+                "drain_timeout = 20s\n%s[metrics]\nlisten = 127.0.0.1:%d\n[control]\nsocket = %s\n"
+                "[log]\ntarget = stderr\n" % (spool, extra, PORT, ctl_path(spool)))
+
+
+def ctl_path(spool):
+    return os.path.join(os.path.dirname(spool), "ctl.sock")
+
+
+def ctl(spool, *args):
+    return subprocess.run([RECLAIMCTL, "--socket", ctl_path(spool), *args], capture_output=True, text=True,
+                          timeout=20)
 
 
 def scrape():
@@ -280,6 +293,55 @@ def t_sigterm_mid_input_then_restart():
         assert "input=big.ndjson resumed" in dm.logtext()
         assert dm.stop() == 0
         assert os.listdir(os.path.join(spool, "work")) == []
+    finally:
+        if dm.p.poll() is None:
+            dm.p.kill()
+    shutil.rmtree(d)
+
+
+def t_control_socket():
+    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
+    spool = os.path.join(d, "spool")
+    os.makedirs(spool)
+    conf = os.path.join(d, "reclaimd.conf")
+    write_conf(conf, spool)
+    dm = Daemon(d, conf)
+    try:
+        dm.notify.wait_for("READY=1")
+        p = ctl(spool, "--json", "status")
+        st = json.loads(p.stdout)
+        assert p.returncode == 0 and st["state"] == "running" and st["workers"] == 2, p
+        p = ctl(spool, "status")
+        assert "state: running" in p.stdout and "workers: 2" in p.stdout, p.stdout
+        # pause: nothing new is claimed
+        assert json.loads(ctl(spool, "--json", "pause").stdout)["state"] == "paused"
+        drop(spool, "p.ndjson", users(20, "p"))
+        time.sleep(1.5)
+        assert os.path.exists(os.path.join(spool, "inbox", "p.ndjson")), "claimed while paused"
+        assert json.loads(ctl(spool, "--json", "status").stdout)["state"] == "paused"
+        assert json.loads(ctl(spool, "--json", "resume").stdout)["state"] == "running"
+        wait_file(os.path.join(spool, "out", "p.ndjson"))
+        # gc: every worker collects at its next safe point
+        p = ctl(spool, "--json", "gc")
+        assert p.returncode == 0 and json.loads(p.stdout)["ok"] is True, p
+        end = time.time() + 5
+        while time.time() < end and dm.logtext().count("gc worker=") < 2:
+            time.sleep(0.05)
+        assert "gc worker=0 collected=" in dm.logtext() and "gc worker=1 collected=" in dm.logtext(), dm.logtext()
+        stats = json.loads(ctl(spool, "--json", "stats").stdout)
+        assert [w["worker"] for w in stats["workers"]] == [0, 1]
+        assert all(w["gc_collections"][2] >= 1 for w in stats["workers"]), stats
+        assert "workers[1]: worker=1" in ctl(spool, "stats").stdout
+        mark = len(dm.notify.seen())
+        p = ctl(spool, "--json", "reload")
+        assert p.returncode == 0 and json.loads(p.stdout)["ok"] is True, p
+        dm.notify.wait_for("READY=1", dm.notify.wait_for("RELOADING=1", mark))
+        p = ctl(spool, "frobnicate")
+        assert p.returncode == 1 and "unknown command 'frobnicate'" in p.stdout, p
+        assert dm.stop() == 0
+        assert not os.path.exists(ctl_path(spool)), "the socket is removed at exit"
+        p = ctl(spool, "status")
+        assert p.returncode == 2 and "cannot reach reclaimd" in p.stderr, p
     finally:
         if dm.p.poll() is None:
             dm.p.kill()
