@@ -6,7 +6,10 @@
 #include "ro.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +58,8 @@ static void usage(FILE *f)
             "  -s, --spool DIR     spool directory (overrides [spool] dir)\n"
             "      --foreground    accepted for clarity: the service always stays in the foreground\n"
             "      --once          process every input in the spool once, then exit\n"
-            "      --demo DIR      make a demo spool in DIR with generated users, process it, show results\n"
+            "      --demo DIR      run the service on a spool in DIR that it fills with generated users,\n"
+            "                      one input a second; stops by itself when they are done\n"
             "      --check-config  check the configuration, print the effective one, exit 0 or 1\n"
             "  -V, --version       print the version\n"
             "  -h, --help          this text\n"
@@ -124,6 +128,19 @@ static void show_file(const char *dir, const char *sub, const char *name, int li
     for (int i = 0; i < lines && fgets(buf, sizeof buf, f) != NULL; i++)
         printf("  %s", buf);
     fclose(f);
+}
+
+/* The demo's inputs: name, users, bad records among them. */
+typedef struct demo_inputs {
+    const char *dir;
+    const char *names[3];
+    int users[3], bad[3];
+} demo_inputs;
+
+static int demo_make_input(void *ud, int i)
+{
+    demo_inputs *d = ud;
+    return write_demo_input(d->dir, d->names[i], d->users[i], d->bad[i], (uint64_t)i + 1);
 }
 
 /* ------------------------------------------------------------------ run */
@@ -303,7 +320,7 @@ int main(int argc, char **argv)
     svc_log lg;
     svc_log_init(&lg, cfg.log_level, cfg.log_target);
     if (daemon_mode) {
-        int rc = svc_run(&cfg, path, o.spool, &lg);
+        int rc = svc_run(&cfg, path, o.spool, &lg, NULL);
         svc_config_free(&cfg);
         return rc;
     }
@@ -313,16 +330,41 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if (o.demo) {
-        char sub[4200];
-        snprintf(sub, sizeof sub, "%s/inbox", demo_dir);
-        mkdir(sub, 0750);
-        if (write_demo_input(demo_dir, "users-a.ndjson", 1500, 0, 1) != 0 ||
-            write_demo_input(demo_dir, "users-b.ndjson", 1200, 3, 2) != 0) {
-            fprintf(stderr, "reclaimd: --demo: cannot write demo inputs in %s/inbox: %s\n", demo_dir, strerror(errno));
-            return EXIT_SPOOL;
-        }
-        printf("demo: 2 inputs of generated users written to %s/inbox/ (3 bad records included)\n", demo_dir);
+        /* The service on a spool it fills while running: inputs arrive one a
+         * second, the logs show each claimed and finished, and it stops by
+         * itself when they are all done. */
+        demo_inputs inputs = {demo_dir, {"users-a.ndjson", "users-b.ndjson", "users-c.ndjson"},
+                              {1500, 1200, 2500}, {0, 3, 0}};
+        svc_demo demo = {3, demo_make_input, &inputs};
+        cfg.log_target = 1;
+        /* Its own control socket, and a free loopback port for the metrics. */
+        snprintf(cfg.control_socket, sizeof cfg.control_socket, "%s/reclaimd.sock", demo_dir);
+        if (strlen(demo_dir) + 15 > sizeof cfg.control_socket)
+            snprintf(cfg.control_socket, sizeof cfg.control_socket, "off");
+        int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t lolen = sizeof lo;
+        if (probe >= 0 && bind(probe, (struct sockaddr *)&lo, sizeof lo) == 0 &&
+            getsockname(probe, (struct sockaddr *)&lo, &lolen) == 0)
+            snprintf(cfg.metrics_listen, sizeof cfg.metrics_listen, "127.0.0.1:%u", ntohs(lo.sin_port));
+        if (probe >= 0)
+            close(probe);
+        svc_log_init(&lg, cfg.log_level, cfg.log_target);
+        printf("demo: service on spool %s; 3 inputs of generated users arrive one a second "
+               "(3 bad records among them)\n", demo_dir);
+        if (strcmp(cfg.metrics_listen, "off") != 0)
+            printf("demo: metrics at http://%s/metrics while it runs\n", cfg.metrics_listen);
+        if (strcmp(cfg.control_socket, "off") != 0)
+            printf("demo: reclaimctl --socket %s status\n", cfg.control_socket);
         fflush(stdout);
+        int rc = svc_run(&cfg, NULL, NULL, &lg, &demo);
+        if (rc == 0) {
+            show_file(demo_dir, "out", "users-a.ndjson", 2);
+            show_file(demo_dir, "failed", "users-b.errors.ndjson", 3);
+            printf("\nall results: %s/out/, processed inputs: %s/done/\n", demo_dir, demo_dir);
+        }
+        svc_config_free(&cfg);
+        return rc;
     }
     int rc = run_once(&cfg, &lg);
     if (o.demo && rc == EXIT_OK) {

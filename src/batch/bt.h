@@ -101,6 +101,8 @@ typedef struct bt_worker {
     volatile int *stop;            /* set non-zero to stop between batches (may be NULL) */
     char **inbox_names;            /* sorted inbox listing being claimed from (malloc'd) */
     size_t inbox_count, inbox_next;
+    int claim_lock_fd;             /* lock taken by bt_claim_next for claim_name, or -1 */
+    char claim_name[256];
 } bt_worker;
 
 /* Set up a worker on an open runtime. Returns 0 or -1 with err. */

@@ -289,6 +289,7 @@ int bt_worker_init(bt_worker *w, ro_state *rt, const bt_job *job, const bt_job_o
                    const bt_config *cfg, bt_spool *sp, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
+    w->claim_lock_fd = -1;
     w->rt = rt;
     w->job = job;
     w->cfg = cfg;
@@ -315,6 +316,9 @@ int bt_worker_init(bt_worker *w, ro_state *rt, const bt_job *job, const bt_job_o
 void bt_worker_fini(bt_worker *w)
 {
     bt_claim_reset(w);
+    if (w->claim_lock_fd >= 0)
+        close(w->claim_lock_fd);
+    w->claim_lock_fd = -1;
     if (w->job_inst != NULL)
         w->job->destroy(w->job_inst, w->rt);
     w->job_inst = NULL;
@@ -490,7 +494,13 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         snprintf(err, errlen, "'%s' is not an input name", name);
         return -1;
     }
-    int lk = bt_lock_take(sp, name);
+    int lk;
+    if (w->claim_lock_fd >= 0 && strcmp(w->claim_name, name) == 0) {
+        lk = w->claim_lock_fd;              /* taken when it was claimed */
+        w->claim_lock_fd = -1;
+    } else {
+        lk = bt_lock_take(sp, name);
+    }
     if (lk < 0) {
         if (errno == EWOULDBLOCK)
             return 0;                       /* another process owns it */

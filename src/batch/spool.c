@@ -205,16 +205,30 @@ static int claim_from_listing(bt_worker *w, char *name, size_t namelen, char *er
             }
             continue;
         }
+        /* Lock first, then move it in: an orphan scan never sees a freshly
+         * claimed input unlocked. */
+        int lk = bt_lock_take(sp, names[i]);
+        if (lk < 0)
+            continue;                      /* someone else is claiming it */
         if (renameat(sp->inbox_fd, names[i], sp->work_fd, names[i]) != 0) {
-            if (errno == ENOENT)
+            int e = errno;
+            char lock[BT_NAME_MAX + 16];
+            snprintf(lock, sizeof lock, "%s.lock", names[i]);
+            unlinkat(sp->work_fd, lock, 0);
+            close(lk);
+            if (e == ENOENT)
                 continue;                  /* lost the race: someone else claimed it */
-            snprintf(err, errlen, "cannot claim inbox/%s: %s", names[i], strerror(errno));
+            snprintf(err, errlen, "cannot claim inbox/%s: %s", names[i], strerror(e));
             w->inbox_next = i + 1;
             return -1;
         }
         fsync(sp->work_fd);
         fsync(sp->inbox_fd);
         snprintf(name, namelen, "%s", names[i]);
+        if (w->claim_lock_fd >= 0)
+            close(w->claim_lock_fd);
+        w->claim_lock_fd = lk;             /* bt_process_input goes on with this lock */
+        snprintf(w->claim_name, sizeof w->claim_name, "%s", names[i]);
         found = 1;
     }
     return found;

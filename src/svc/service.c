@@ -72,6 +72,9 @@ struct svc {
     int ctl_fd;               /* listening control socket, or -1 */
     volatile int paused;      /* workers claim nothing new */
     atomic_ullong gc_seq;     /* bumped by a "gc" request */
+    const svc_demo *demo;     /* demo mode, or NULL */
+    ev_timer demo_t;
+    int demo_made;
     char last_status[256];    /* STATUS= last sent: only changes are sent */
     bool stopping;
     int exit_code;
@@ -235,6 +238,8 @@ static void begin_stop(svc *s, const char *why)
                   (unsigned long long)s->cfg->drain_timeout_ms);
     ev_io_stop(s->loop, &s->inotify_w);
     ev_timer_stop(s->loop, &s->rescan_t);
+    if (s->demo != NULL)
+        ev_timer_stop(s->loop, &s->demo_t);
     s->stop = 1;
     wake_workers(s);
     ev_timer_set(&s->drain_t, (double)s->cfg->drain_timeout_ms / 1000.0, 0.0);
@@ -315,6 +320,24 @@ static void on_rescan(struct ev_loop *loop, ev_timer *w, int revents)
     atomic_store(&s->m.queue_depth, count_inbox(s));
     wake_workers(s);
     notify_status(s);
+}
+
+static void on_demo_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    if (s->stopping)
+        return;
+    if (s->demo_made < s->demo->inputs) {
+        if (s->demo->make_input(s->demo->ud, s->demo_made) != 0)
+            svc_log_write(s->lg, 3, "demo: cannot write input %d: %s", s->demo_made, strerror(errno));
+        s->demo_made++;
+        return;
+    }
+    if (atomic_load(&s->m.inputs_done) + atomic_load(&s->m.inputs_failed) >= (unsigned long long)s->demo->inputs &&
+        atomic_load(&s->m.in_progress) == 0)
+        begin_stop(s, "demo finished");
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
@@ -531,7 +554,8 @@ static int control_open(svc *s, const char *path)
 
 /* ------------------------------------------------------------------ run */
 
-int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg)
+int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg,
+            const svc_demo *demo)
 {
     svc *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -544,6 +568,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     s->spool_override = spool_override;
     s->inotify_fd = -1;
     s->ctl_fd = -1;
+    s->demo = demo;
     cfg->batch.log = svc_log_sink;
     cfg->batch.log_ud = lg;
     pthread_mutex_init(&s->mu, NULL);
@@ -649,6 +674,11 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     sd_notify(0, "READY=1");
     atomic_store(&s->m.queue_depth, count_inbox(s));
     notify_status(s);
+    if (demo != NULL) {
+        ev_timer_init(&s->demo_t, on_demo_tick, 1.0, 1.0);
+        s->demo_t.data = s;
+        ev_timer_start(s->loop, &s->demo_t);
+    }
 
     ev_run(s->loop, 0);
 

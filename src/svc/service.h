@@ -13,12 +13,21 @@ enum {
     SVC_EXIT_DRAIN_TIMEOUT = 5,   /* SIGTERM: workers did not finish their batch in time */
 };
 
+/* Demo mode: the loop calls make_input(ud, i) for i = 0 .. inputs-1, one a
+ * second, and stops the service once all of them are done. */
+typedef struct svc_demo {
+    int inputs;
+    int (*make_input)(void *ud, int i);
+    void *ud;
+} svc_demo;
+
 /* Run the service in the foreground until SIGTERM or SIGINT: claim inputs as
  * they arrive in inbox/ (inotify, plus a periodic rescan), process them in
  * `workers` threads (each with its own runtime), tell systemd READY=1,
  * STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1 when NOTIFY_SOCKET is set,
  * re-read config_path on SIGHUP. cfg is the validated configuration (the
  * service takes it over). Returns an exit code. */
-int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg);
+int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg,
+            const svc_demo *demo);
 
 #endif

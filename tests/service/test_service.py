@@ -348,6 +348,18 @@ def t_control_socket():
     shutil.rmtree(d)
 
 
+def t_demo_runs_the_service_and_stops_by_itself():
+    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
+    demo = os.path.join(d, "demo")
+    p = subprocess.run([RECLAIMD, "--demo", demo], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "metrics at http://127.0.0.1:" in p.stdout and "reclaimctl --socket" in p.stdout, p.stdout
+    assert sorted(os.listdir(os.path.join(demo, "out"))) == ["users-a.ndjson", "users-b.ndjson", "users-c.ndjson"]
+    assert "stopping (demo finished)" in p.stderr and "records_ok=5197 records_bad=3" in p.stderr, p.stderr
+    assert len(open(os.path.join(demo, "failed", "users-b.errors.ndjson")).readlines()) == 3
+    shutil.rmtree(d)
+
+
 for name, fn in list(globals().items()):
     if name.startswith("t_"):
         check(name[2:], fn)
