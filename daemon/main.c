@@ -304,6 +304,19 @@ int main(int argc, char **argv)
         svc_config_free(&cfg);
         return EXIT_CONFIG;
     }
+    if (!o.demo) {
+        char errs[1024];
+        if (svc_config_check_system(&cfg, path, errs, sizeof errs) != 0) {
+            fputs(errs, stderr);
+            if (!o.check) {
+                svc_config_free(&cfg);
+                return o.once ? EXIT_SPOOL : EXIT_CONFIG;
+            }
+            svc_config_print(&cfg, stdout);
+            svc_config_free(&cfg);
+            return EXIT_CONFIG;
+        }
+    }
     if (o.check) {
         svc_config_print(&cfg, stdout);
         char err[512];

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
 
 typedef enum cf_type { CF_UINT, CF_SIZE, CF_STRING, CF_PATH, CF_ENUM, CF_BOOL, CF_DURATION } cf_type;
 
@@ -104,6 +106,24 @@ int svc_parse_duration(const char *s, uint64_t *ms)
     if (v > UINT64_MAX / mult)
         return -1;
     *ms = v * mult;
+    return 0;
+}
+
+int svc_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= hostlen || colon == s)
+        return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1)
+        return -1;
+    *port = (unsigned)p;
     return 0;
 }
 
@@ -320,8 +340,18 @@ static int handler(void *user, const char *section, const char *name, const char
         if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, name) == 0) {
             char why[256];
             const char *bad = set_value(c, &keys[i], value, why, sizeof why);
+            char host[64];
+            unsigned port;
+            if (bad == NULL && strcmp(section, "metrics") == 0 && strcmp(value, "off") != 0 &&
+                svc_parse_listen(value, host, sizeof host, &port) != 0) {
+                snprintf(why, sizeof why, "'%s' is not valid (expected an IPv4 ADDR:PORT like 127.0.0.1:9187, or off)",
+                         value);
+                bad = why;
+            }
             if (bad != NULL)
                 problem(p, "[%s] %s: %s", section, name, bad);
+            else if (strcmp(section, "spool") == 0 && strcmp(name, "dir") == 0)
+                c->spool_dir_line = p->line;
             return 1;
         }
     }
@@ -352,6 +382,20 @@ int svc_config_load(svc_config *c, const char *path, char *errs, size_t errlen)
     else if (r < 0)
         problem(&p, "could not parse the file (error %d)", r);
     return p.problems;
+}
+
+int svc_config_check_system(const svc_config *c, const char *path, char *errs, size_t errlen)
+{
+    struct stat st;
+    if (c->spool_dir[0] == '\0' || (stat(c->spool_dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return 0;
+    const char *what = stat(c->spool_dir, &st) == 0 ? "is not a directory" : "does not exist";
+    if (path != NULL && c->spool_dir_line > 0)
+        snprintf(errs, errlen, "%s:%d: [spool] dir: %s %s (expected an existing directory; create it, or let "
+                               "systemd's StateDirectory= make it)\n", path, c->spool_dir_line, c->spool_dir, what);
+    else
+        snprintf(errs, errlen, "spool directory %s %s (expected an existing directory)\n", c->spool_dir, what);
+    return 1;
 }
 
 void svc_config_print(const svc_config *c, FILE *f)

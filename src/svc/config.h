@@ -25,6 +25,7 @@ typedef struct svc_config {
     uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
     char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
     char control_socket[108];      /* [control] socket: a path, or "off" */
+    int spool_dir_line;            /* line of [spool] dir in the file, 0 = not from a file */
 } svc_config;
 
 /* Defaults for every key. */
@@ -33,6 +34,11 @@ void svc_config_defaults(svc_config *c);
  * ("FILE:LINE: [section] key: what is wrong (expected ...)"), into errs.
  * Returns the number of problems (0 = valid), or -1 if the file cannot be read. */
 int svc_config_load(svc_config *c, const char *path, char *errs, size_t errlen);
+/* Checks that need the system: the spool directory exists. Reports like
+ * svc_config_load ("FILE:LINE: [spool] dir: ..."); returns the number of problems. */
+int svc_config_check_system(const svc_config *c, const char *path, char *errs, size_t errlen);
+/* Parse "ADDR:PORT" (IPv4) into host and port. Returns 0 or -1. */
+int svc_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port);
 /* Print the effective configuration as a config file. */
 void svc_config_print(const svc_config *c, FILE *f);
 void svc_config_free(svc_config *c);

@@ -1,6 +1,8 @@
 /* metrics.c - Prometheus text format over HTTP (libmicrohttpd), from counters bumped in place. */
 #include "metrics.h"
 
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <microhttpd.h>
@@ -221,14 +223,11 @@ int svc_metrics_serve(svc_metrics *m, const char *listen, char *err, size_t errl
     if (strcmp(listen, "off") == 0 || listen[0] == '\0')
         return 0;
     char host[64];
-    const char *colon = strrchr(listen, ':');
-    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-    if (colon == NULL || port <= 0 || port > 65535 || (size_t)(colon - listen) >= sizeof host) {
+    unsigned port;
+    if (svc_parse_listen(listen, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "[metrics] listen: '%s' is not ADDR:PORT (like 127.0.0.1:9187) or off", listen);
         return -1;
     }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;

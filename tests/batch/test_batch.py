@@ -229,11 +229,25 @@ def t_config_errors_name_file_line_and_key():
                  conf + ":11: [batch] max_record_bytes: '3 parsecs' is not valid", "5 problems"]:
         assert want in err, (want, err)
     good = os.path.join(d, "good.conf")
-    open(good, "w").write("[spool]\ndir = /srv/spool\n[batch]\nusers = 250\nmax_record_bytes = 64KiB\n")
+    open(good, "w").write("[spool]\ndir = %s\n[batch]\nusers = 250\nmax_record_bytes = 64KiB\n" % d)
     p = subprocess.run([RECLAIMD, "--check-config", "--config", good], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert "dir = /srv/spool" in p.stdout and "users = 250" in p.stdout and "max_record_bytes = 64KiB" in p.stdout
+    assert "dir = %s" % d in p.stdout and "users = 250" in p.stdout and "max_record_bytes = 64KiB" in p.stdout
     assert "# records per batch" in p.stdout and "(default: 500)" in p.stdout, p.stdout
+    # More broken values, each with its line; then a spool that does not exist.
+    table = [("[batch]\ndrain_timeout = 5 weeks\n", ":2: [batch] drain_timeout: '5 weeks' is not valid "
+              "(expected a duration"),
+             ("[metrics]\nlisten = localhost:80\n", ":2: [metrics] listen: 'localhost:80' is not valid "
+              "(expected an IPv4 ADDR:PORT"),
+             ("[log]\ntarget = journal\n", ":2: [log] target: 'journal' is not valid (expected auto or stderr or syslog)"),
+             ("[runtime]\ngc = maybe\n", ":2: [runtime] gc: 'maybe' is not valid (expected on or off)"),
+             ("\n\n[spool]\ndir = /nonexistent/spool\n", ":4: [spool] dir: /nonexistent/spool does not exist"),
+             ("dir = /x\n", ":1: dir: a key outside any section")]
+    for text, want in table:
+        bad = os.path.join(d, "t.conf")
+        open(bad, "w").write(text)
+        p = subprocess.run([*WRAP, RECLAIMD, "--check-config", "--config", bad], capture_output=True, text=True)
+        assert p.returncode == 1 and bad + want in p.stderr, (text, want, p.stderr)
     p = subprocess.run([RECLAIMD, "--once"], capture_output=True, text=True, cwd=d)
     assert p.returncode == 1 and "no spool directory" in p.stderr, p.stderr
     p = subprocess.run([RECLAIMD], capture_output=True, text=True, cwd=d)
@@ -248,7 +262,7 @@ def t_config_errors_name_file_line_and_key():
 def t_spool_override_and_empty_spool():
     d = tempfile.mkdtemp(prefix="reclaimd-test-")
     p = subprocess.run([RECLAIMD, "--once", "--spool", os.path.join(d, "s")], capture_output=True, text=True)
-    assert p.returncode == 3 and "cannot open spool directory " + os.path.join(d, "s") in p.stderr, p.stderr
+    assert p.returncode == 3 and "spool directory " + os.path.join(d, "s") + " does not exist" in p.stderr, p.stderr
     os.mkdir(os.path.join(d, "s"))
     p = subprocess.run([RECLAIMD, "--once", "--spool", os.path.join(d, "s")], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
