@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -141,6 +142,14 @@ int svc_parse_size(const char *s, uint64_t *out)
     while (isspace((unsigned char)*end))
         end++;
     uint64_t mult = 1;
+    if (strcmp(end, "%") == 0) {
+        /* a share of physical memory */
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages <= 0 || page <= 0 || v > 100)
+            return -1;
+        *out = (uint64_t)pages * (uint64_t)page / 100 * v;
+        return 0;
+    }
     if (*end == '\0' || strcmp(end, "B") == 0)
         mult = 1;
     else if (strcmp(end, "KiB") == 0)
@@ -180,7 +189,7 @@ static const char *set_value(svc_config *c, const cf_key *k, const char *v, char
         uint64_t n;
         if (svc_parse_size(v, &n) != 0 || n < k->min || n > k->max) {
             snprintf(why, whylen, "'%s' is not valid (expected a size from %llu bytes to %llu GiB, "
-                                  "like 512, 64KiB, 1MiB)", v, (unsigned long long)k->min,
+                                  "like 512, 64KiB, 1MiB, or a %% of physical memory)", v, (unsigned long long)k->min,
                      (unsigned long long)(k->max >> 30));
             return why;
         }

@@ -42,7 +42,8 @@ int svc_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port);
 /* Print the effective configuration as a config file. */
 void svc_config_print(const svc_config *c, FILE *f);
 void svc_config_free(svc_config *c);
-/* Parse "512", "64KiB", "1 MiB", "2GiB" into bytes. Returns 0 or -1. */
+/* Parse "512", "64KiB", "1 MiB", "2GiB", or "5%" (of physical memory) into
+ * bytes. Returns 0 or -1. */
 int svc_parse_size(const char *s, uint64_t *out);
 /* Parse "250ms", "5s", "2min" (a bare number is seconds) into milliseconds. */
 int svc_parse_duration(const char *s, uint64_t *ms);

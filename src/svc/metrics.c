@@ -218,8 +218,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     return ret;
 }
 
-int svc_metrics_serve(svc_metrics *m, const char *listen, char *err, size_t errlen)
+int svc_metrics_serve(svc_metrics *m, const char *listen, int *fd, char *err, size_t errlen)
 {
+    *fd = -1;
     if (strcmp(listen, "off") == 0 || listen[0] == '\0')
         return 0;
     char host[64];
@@ -236,12 +237,35 @@ int svc_metrics_serve(svc_metrics *m, const char *listen, char *err, size_t errl
         snprintf(err, errlen, "[metrics] listen: '%s' is not an IPv4 address", host);
         return -1;
     }
-    m->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+    /* No thread of its own: epoll mode gives one descriptor for the service's loop. */
+    m->http = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
                                answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (m->http == NULL) {
         snprintf(err, errlen, "[metrics] listen: cannot serve on %s (address in use, or not this host's?)", listen);
         return -1;
     }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->http, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == NULL) {
+        snprintf(err, errlen, "[metrics] listen: libmicrohttpd gave no epoll descriptor");
+        MHD_stop_daemon(m->http);
+        m->http = NULL;
+        return -1;
+    }
+    *fd = info->epoll_fd;
     return 0;
+}
+
+void svc_metrics_run(svc_metrics *m)
+{
+    if (m->http != NULL)
+        MHD_run(m->http);
+}
+
+long svc_metrics_timeout_ms(svc_metrics *m)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (m->http == NULL || MHD_get_timeout(m->http, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (long)ms;
 }

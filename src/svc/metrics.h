@@ -40,7 +40,14 @@ void svc_metrics_on_batch(void *ud, uint64_t records, uint64_t bad, double secon
 void svc_metrics_publish(svc_metrics *m, int worker, ro_state *rt, int alive);
 /* Render the Prometheus text format into out. Returns 0 or -1. */
 int svc_metrics_render(svc_metrics *m, ro_state *scratch, ro_sbuf *out);
-/* Serve GET /metrics on "ADDR:PORT" ("off": nothing). Returns 0, or -1 with err. */
-int svc_metrics_serve(svc_metrics *m, const char *listen, char *err, size_t errlen);
+/* Serve GET /metrics on "ADDR:PORT" ("off": nothing) from the caller's event
+ * loop: returns 0 and sets *fd to a descriptor to watch for reading (-1 when
+ * off); call svc_metrics_run when it is readable or after
+ * svc_metrics_timeout_ms. Returns -1 with err on failure. */
+int svc_metrics_serve(svc_metrics *m, const char *listen, int *fd, char *err, size_t errlen);
+/* Do the pending HTTP work (never blocks). */
+void svc_metrics_run(svc_metrics *m);
+/* Milliseconds until svc_metrics_run must be called again, or -1 for never. */
+long svc_metrics_timeout_ms(svc_metrics *m);
 
 #endif

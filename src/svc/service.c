@@ -70,6 +70,8 @@ struct svc {
     svc_metrics m;            /* counters shared with /metrics and STATUS= */
     ev_io ctl_w;
     int ctl_fd;               /* listening control socket, or -1 */
+    ev_io http_w;             /* the metrics server, driven by this loop */
+    ev_timer http_t;
     volatile int paused;      /* workers claim nothing new */
     atomic_ullong gc_seq;     /* bumped by a "gc" request */
     const svc_demo *demo;     /* demo mode, or NULL */
@@ -340,6 +342,36 @@ static void on_demo_tick(struct ev_loop *loop, ev_timer *w, int revents)
         begin_stop(s, "demo finished");
 }
 
+/* The metrics server runs in this loop: its epoll descriptor is readable
+ * when a connection needs work; its timer covers connection timeouts. */
+static void http_rearm(svc *s)
+{
+    long ms = svc_metrics_timeout_ms(&s->m);
+    ev_timer_stop(s->loop, &s->http_t);
+    if (ms >= 0) {
+        ev_timer_set(&s->http_t, (double)ms / 1000.0, 0.0);
+        ev_timer_start(s->loop, &s->http_t);
+    }
+}
+
+static void on_http(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    svc_metrics_run(&s->m);
+    http_rearm(s);
+}
+
+static void on_http_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    svc_metrics_run(&s->m);
+    http_rearm(s);
+}
+
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -593,14 +625,20 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         rc = SVC_EXIT_SPOOL;
         goto out;
     }
-    if (svc_metrics_serve(&s->m, cfg->metrics_listen, err, sizeof err) != 0) {
+    int http_fd = -1;
+    if (svc_metrics_serve(&s->m, cfg->metrics_listen, &http_fd, err, sizeof err) != 0) {
         svc_log_write(lg, 3, "%s", err);
         rc = SVC_EXIT_CONFIG;
         goto out;
     }
-    if (strcmp(cfg->metrics_listen, "off") != 0)
-        svc_log_write(lg, 6, "metrics at http://%s/metrics", cfg->metrics_listen);
     s->loop = ev_default_loop(EVFLAG_AUTO);
+    if (http_fd >= 0) {
+        ev_io_init(&s->http_w, on_http, http_fd, EV_READ);
+        ev_init(&s->http_t, on_http_timer);
+        s->http_w.data = s->http_t.data = s;
+        ev_io_start(s->loop, &s->http_w);
+        svc_log_write(lg, 6, "metrics at http://%s/metrics", cfg->metrics_listen);
+    }
     ev_signal_init(&s->sig_term, on_stop_signal, SIGTERM);
     ev_signal_init(&s->sig_int, on_stop_signal, SIGINT);
     ev_signal_init(&s->sig_hup, on_reload, SIGHUP);

@@ -242,7 +242,8 @@ def t_config_errors_name_file_line_and_key():
              ("[log]\ntarget = journal\n", ":2: [log] target: 'journal' is not valid (expected auto or stderr or syslog)"),
              ("[runtime]\ngc = maybe\n", ":2: [runtime] gc: 'maybe' is not valid (expected on or off)"),
              ("\n\n[spool]\ndir = /nonexistent/spool\n", ":4: [spool] dir: /nonexistent/spool does not exist"),
-             ("dir = /x\n", ":1: dir: a key outside any section")]
+             ("dir = /x\n", ":1: dir: a key outside any section"),
+             ("[runtime]\nrelease_threshold = 150%\n", ":2: [runtime] release_threshold: '150%' is not valid")]
     for text, want in table:
         bad = os.path.join(d, "t.conf")
         open(bad, "w").write(text)
