@@ -82,7 +82,8 @@ const char *svc_level_name(int level)
     return NULL;
 }
 
-int svc_parse_duration(const char *s, uint64_t *ms)
+/* "<digits> <unit>": the number and the unit text (may be empty). */
+static int number_and_unit(const char *s, unsigned long long *v, const char **unit)
 {
     char *end;
     errno = 0;
@@ -90,11 +91,21 @@ int svc_parse_duration(const char *s, uint64_t *ms)
         s++;
     if (!isdigit((unsigned char)*s))
         return -1;
-    unsigned long long v = strtoull(s, &end, 10);
+    *v = strtoull(s, &end, 10);
     if (errno != 0)
         return -1;
     while (isspace((unsigned char)*end))
         end++;
+    *unit = end;
+    return 0;
+}
+
+int svc_parse_duration(const char *s, uint64_t *ms)
+{
+    unsigned long long v;
+    const char *end;
+    if (number_and_unit(s, &v, &end) != 0)
+        return -1;
     uint64_t mult;
     if (*end == '\0' || strcmp(end, "s") == 0)
         mult = 1000;
@@ -130,17 +141,10 @@ int svc_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port)
 
 int svc_parse_size(const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (!isdigit((unsigned char)*s))
+    unsigned long long v;
+    const char *end;
+    if (number_and_unit(s, &v, &end) != 0)
         return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    while (isspace((unsigned char)*end))
-        end++;
     uint64_t mult = 1;
     if (strcmp(end, "%") == 0) {
         /* a share of physical memory */
