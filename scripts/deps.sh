@@ -8,6 +8,7 @@ PACKAGES=(
   libinih-dev                        # configuration files
   libev-dev libsystemd-dev           # the service loop, sd_notify
   libmicrohttpd-dev                  # the /metrics endpoint
+  systemd                            # systemd-analyze verify/security on the units
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   time                               # GNU time: peak RSS of a benchmarked process
