@@ -30,7 +30,11 @@ try:
                    check=True, capture_output=True)
     os.makedirs(os.path.join(root, "bin"), exist_ok=True)
     shutil.copy("/bin/kill", os.path.join(root, "bin", "kill"))       # ExecReload runs it
-    units = os.path.join(root, "usr", "lib", "systemd", "system")
+    unitdir = subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"], capture_output=True,
+                             text=True).stdout.strip() or "/usr/lib/systemd/system"
+    units = root + unitdir
+    if unitdir != "/usr/lib/systemd/system":
+        shutil.copytree("/lib/systemd/system", units, symlinks=True, dirs_exist_ok=True)
     for unit in ("reclaimd.service", "reclaimd@.service"):
         p = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root", root, os.path.join(units, unit)],
                            capture_output=True, text=True)
