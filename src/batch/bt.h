@@ -75,6 +75,9 @@ typedef struct bt_spool {
     char root[4096];
 } bt_spool;
 
+/* An input's name: NAME.ndjson, not starting with '.', no '/'. */
+bool bt_name_is_input(const char *name);
+
 /* Open (creating the subdirectories if missing) the spool at path. Returns 0,
  * or -1 with a message naming the directory in err. */
 int bt_spool_open(bt_spool *sp, const char *path, char *err, size_t errlen);

@@ -6,7 +6,6 @@
 
 #define BT_NAME_MAX 200   /* longest input name handled (bytes) */
 
-bool bt_name_is_input(const char *name);
 int bt_write_all(int fd, const void *buf, size_t n);
 int bt_write_error_file(bt_spool *sp, const char *name, const char *reason);
 /* Open (creating) work/NAME.lock; returns the fd or -1. */

@@ -305,11 +305,8 @@ static uint64_t count_inbox(svc *s)
     rewinddir(d);
     uint64_t n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len > 7 && e->d_name[0] != '.' && strcmp(e->d_name + len - 7, ".ndjson") == 0)
-            n++;
-    }
+    while ((e = readdir(d)) != NULL)
+        n += bt_name_is_input(e->d_name);
     closedir(d);
     return n;
 }

@@ -164,6 +164,42 @@ class Daemon:
         return code
 
 
+class Scratch:
+    """A temporary directory with an empty spool and a configuration; removed when the
+    test passes (kept on failure: the report prints its daemon log)."""
+
+    def __init__(self):
+        self.d = tempfile.mkdtemp(prefix="reclaimd-svc-")
+        self.spool = os.path.join(self.d, "spool")
+        os.makedirs(self.spool)
+        self.conf = os.path.join(self.d, "reclaimd.conf")
+        write_conf(self.conf, self.spool)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            shutil.rmtree(self.d)
+        return False
+
+
+class Running:
+    """A daemon for a with-block; killed if the block leaves it running."""
+
+    def __init__(self, scratch):
+        self.dm = Daemon(scratch.d, scratch.conf)
+
+    def __enter__(self):
+        return self.dm
+
+    def __exit__(self, *exc):
+        if self.dm.p.poll() is None:
+            self.dm.p.kill()
+            self.dm.p.wait()
+        return False
+
+
 def check(name, fn):
     try:
         fn()
@@ -177,13 +213,8 @@ def check(name, fn):
 
 
 def t_notify_inputs_reload_and_stop():
-    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
-    spool = os.path.join(d, "spool")
-    os.makedirs(spool)
-    conf = os.path.join(d, "reclaimd.conf")
-    write_conf(conf, spool)
-    dm = Daemon(d, conf)
-    try:
+    with Scratch() as sc, Running(sc) as dm:
+        d, spool, conf = sc.d, sc.spool, sc.conf
         n = dm.notify
         ready = n.wait_for("READY=1")
         assert any(m.startswith("STATUS=") for m in n.seen()), n.seen()
@@ -255,58 +286,37 @@ def t_notify_inputs_reload_and_stop():
         assert code == 0, code
         assert "STOPPING=1" in n.seen()[mark:], n.seen()[mark:]
         assert os.listdir(os.path.join(spool, "work")) == []
-    finally:
-        if dm.p.poll() is None:
-            dm.p.kill()
-    shutil.rmtree(d)
 
 
 def t_sigterm_mid_input_then_restart():
-    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
-    spool = os.path.join(d, "spool")
-    os.makedirs(spool)
-    conf = os.path.join(d, "reclaimd.conf")
-    write_conf(conf, spool, "")
-    text = open(conf).read().replace("users = 100", "users = 50")
-    open(conf, "w").write(text)
-    big = users(60000, "z")
-    want = reference(d, big, "big.ndjson")
-    dm = Daemon(d, conf)
-    try:
-        dm.notify.wait_for("READY=1")
-        drop(spool, "big.ndjson", big)
-        wait_file(os.path.join(spool, "work", "big.ndjson.ckpt"))   # at least one batch committed
-        t0 = time.time()
-        code = dm.stop()
-        assert code == 0 and time.time() - t0 < 20, (code, time.time() - t0)
-        assert "STOPPING=1" in dm.notify.seen()
-        assert os.path.exists(os.path.join(spool, "work", "big.ndjson")), "stopped mid-input: must resume"
-        assert not os.path.exists(os.path.join(spool, "out", "big.ndjson"))
-    finally:
-        if dm.p.poll() is None:
-            dm.p.kill()
-    dm = Daemon(d, conf)                    # the restart systemd would do
-    try:
-        dm.notify.wait_for("READY=1")
-        wait_file(os.path.join(spool, "out", "big.ndjson"), timeout=60)
-        assert open(os.path.join(spool, "out", "big.ndjson"), "rb").read() == want
-        assert "input=big.ndjson resumed" in dm.logtext()
-        assert dm.stop() == 0
-        assert os.listdir(os.path.join(spool, "work")) == []
-    finally:
-        if dm.p.poll() is None:
-            dm.p.kill()
-    shutil.rmtree(d)
+    with Scratch() as sc:
+        d, spool, conf = sc.d, sc.spool, sc.conf
+        text = open(conf).read().replace("users = 100", "users = 50")
+        open(conf, "w").write(text)
+        big = users(60000, "z")
+        want = reference(d, big, "big.ndjson")
+        with Running(sc) as dm:
+            dm.notify.wait_for("READY=1")
+            drop(spool, "big.ndjson", big)
+            wait_file(os.path.join(spool, "work", "big.ndjson.ckpt"))   # at least one batch committed
+            t0 = time.time()
+            code = dm.stop()
+            assert code == 0 and time.time() - t0 < 20, (code, time.time() - t0)
+            assert "STOPPING=1" in dm.notify.seen()
+            assert os.path.exists(os.path.join(spool, "work", "big.ndjson")), "stopped mid-input: must resume"
+            assert not os.path.exists(os.path.join(spool, "out", "big.ndjson"))
+        with Running(sc) as dm:               # the restart systemd would do
+            dm.notify.wait_for("READY=1")
+            wait_file(os.path.join(spool, "out", "big.ndjson"), timeout=60)
+            assert open(os.path.join(spool, "out", "big.ndjson"), "rb").read() == want
+            assert "input=big.ndjson resumed" in dm.logtext()
+            assert dm.stop() == 0
+            assert os.listdir(os.path.join(spool, "work")) == []
 
 
 def t_control_socket():
-    d = tempfile.mkdtemp(prefix="reclaimd-svc-")
-    spool = os.path.join(d, "spool")
-    os.makedirs(spool)
-    conf = os.path.join(d, "reclaimd.conf")
-    write_conf(conf, spool)
-    dm = Daemon(d, conf)
-    try:
+    with Scratch() as sc, Running(sc) as dm:
+        d, spool, conf = sc.d, sc.spool, sc.conf
         dm.notify.wait_for("READY=1")
         p = ctl(spool, "--json", "status")
         st = json.loads(p.stdout)
@@ -342,10 +352,6 @@ def t_control_socket():
         assert not os.path.exists(ctl_path(spool)), "the socket is removed at exit"
         p = ctl(spool, "status")
         assert p.returncode == 2 and "cannot reach reclaimd" in p.stderr, p
-    finally:
-        if dm.p.poll() is None:
-            dm.p.kill()
-    shutil.rmtree(d)
 
 
 def t_demo_runs_the_service_and_stops_by_itself():
