@@ -32,14 +32,6 @@ enum {
     EXIT_PROCESS = 4,     /* an input could not be processed (it stays in work/ and resumes) */
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -57,7 +49,8 @@ static void usage(FILE *f)
             "  -c, --config FILE   configuration (default " DEFAULT_CONFIG " when it exists)\n"
             "  -s, --spool DIR     spool directory (overrides [spool] dir)\n"
             "      --foreground    accepted for clarity: the service always stays in the foreground\n"
-            "      --once          process every input in the spool once, then exit\n"
+            "      --once          run the service (guard included) until the spool is drained, then\n"
+            "                      exit; no /metrics and no control socket\n"
             "      --demo DIR      run the service on a spool in DIR that it fills with generated users,\n"
             "                      one input a second; stops by itself when they are done\n"
             "      --check-config  check the configuration, print the effective one, exit 0 or 1\n"
@@ -66,7 +59,8 @@ static void usage(FILE *f)
             "\n"
             "Exit codes: 0 done; 1 invalid configuration; 2 bad command line; 3 spool cannot be\n"
             "opened; 4 an input could not be processed (--once; it stays in work/ and resumes);\n"
-            "5 SIGTERM drain timed out (inputs resume from their last checkpoint).\n");
+            "5 SIGTERM drain timed out (inputs resume from their last checkpoint); 6 the leak guard\n"
+            "found memory only a restart reclaims (systemd restarts the service; inputs resume).\n");
 }
 
 /* ------------------------------------------------------------------ demo */
@@ -150,89 +144,6 @@ typedef struct run_opts {
     const char *spool;
     int once, check, demo;
 } run_opts;
-
-static int run_once(svc_config *cfg, svc_log *lg)
-{
-    char err[1024];
-    cfg->batch.log = svc_log_sink;
-    cfg->batch.log_ud = lg;
-    ro_config rc = {.log = svc_log_sink, .log_ud = lg};
-    ro_state *rt = ro_open(&rc);
-    if (rt == NULL) {
-        svc_log_write(lg, 3, "cannot create the runtime: out of memory");
-        return EXIT_PROCESS;
-    }
-    if (!cfg->gc_enabled)
-        ro_gc_disable(rt);
-    ro_gc_set_threshold(rt, cfg->gc_threshold0, 10, 10);
-    ro_mem_set_release_threshold(rt, cfg->release_threshold);
-    void *dl = NULL;
-    const bt_job *job = bt_job_load(cfg->job, &dl, err, sizeof err);
-    if (job == NULL) {
-        svc_log_write(lg, 3, "[batch] job: %s", err);
-        ro_close(rt);
-        return EXIT_CONFIG;
-    }
-    bt_spool sp;
-    if (bt_spool_open(&sp, cfg->spool_dir, err, sizeof err) != 0) {
-        svc_log_write(lg, 3, "%s", err);
-        bt_job_unload(dl);
-        ro_close(rt);
-        return EXIT_SPOOL;
-    }
-    bt_worker w;
-    if (bt_worker_init(&w, rt, job, cfg->job_opts, cfg->njob_opts, &cfg->batch, &sp, err, sizeof err) != 0) {
-        svc_log_write(lg, 3, "job %s: %s", job->name, err);
-        bt_spool_close(&sp);
-        bt_job_unload(dl);
-        ro_close(rt);
-        return EXIT_CONFIG;
-    }
-    w.stop = (volatile int *)&stop_requested;
-    int status = EXIT_OK;
-    uint64_t inputs = 0, records = 0, bad = 0, failed = 0;
-    char name[256];
-    /* Orphans (inputs whose owner died) first, then the inbox until it is empty. */
-    for (int phase = 0; phase < 2 && !stop_requested; phase++) {
-        for (;;) {
-            int r = phase == 0 ? bt_find_orphan(&w, name, sizeof name, err, sizeof err)
-                               : bt_claim_next(&w, name, sizeof name, err, sizeof err);
-            if (r < 0) {
-                svc_log_write(lg, 3, "%s", err);
-                status = EXIT_PROCESS;
-                break;
-            }
-            if (r == 0 || stop_requested)
-                break;
-            if (phase == 1)
-                svc_log_write(lg, 6, "input=%s claimed", name);
-            bt_input_report rep;
-            if (bt_process_input(&w, name, &rep, err, sizeof err) != 0) {
-                svc_log_write(lg, 3, "input=%s failed: %s (it stays in work/ and resumes)", name, err);
-                status = EXIT_PROCESS;
-                if (phase == 0)
-                    break;       /* do not spin on the same orphan */
-                continue;
-            }
-            inputs++;
-            records += rep.records;
-            bad += rep.bad;
-            failed += rep.rejected;
-            if (stop_requested)
-                break;
-        }
-    }
-    svc_log_write(lg, 5, "%s inputs=%llu records=%llu bad=%llu rejected=%llu",
-                  stop_requested ? "stopped" : "spool done", (unsigned long long)inputs,
-                  (unsigned long long)records, (unsigned long long)bad, (unsigned long long)failed);
-    bt_worker_fini(&w);
-    bt_spool_close(&sp);
-    bt_job_unload(dl);
-    size_t leaked = ro_close(rt);
-    if (leaked != 0)
-        svc_log_write(lg, 4, "runtime closed with %zu bytes still referenced", leaked);
-    return status;
-}
 
 int main(int argc, char **argv)
 {
@@ -332,16 +243,13 @@ int main(int argc, char **argv)
     }
     svc_log lg;
     svc_log_init(&lg, cfg.log_level, cfg.log_target);
-    if (daemon_mode) {
-        int rc = svc_run(&cfg, path, o.spool, &lg, NULL);
+    if (daemon_mode || o.once) {
+        /* --once is the same service, guard included, that stops when the
+         * spool is drained. */
+        int rc = svc_run(&cfg, path, o.spool, &lg, NULL, o.once);
         svc_config_free(&cfg);
         return rc;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     if (o.demo) {
         /* The service on a spool it fills while running: inputs arrive one a
          * second, the logs show each claimed and finished, and it stops by
@@ -370,7 +278,7 @@ int main(int argc, char **argv)
         if (strcmp(cfg.control_socket, "off") != 0)
             printf("demo: reclaimctl --socket %s status\n", cfg.control_socket);
         fflush(stdout);
-        int rc = svc_run(&cfg, NULL, NULL, &lg, &demo);
+        int rc = svc_run(&cfg, NULL, NULL, &lg, &demo, false);
         if (rc == 0) {
             show_file(demo_dir, "out", "users-a.ndjson", 2);
             show_file(demo_dir, "failed", "users-b.errors.ndjson", 3);
@@ -379,12 +287,6 @@ int main(int argc, char **argv)
         svc_config_free(&cfg);
         return rc;
     }
-    int rc = run_once(&cfg, &lg);
-    if (o.demo && rc == EXIT_OK) {
-        show_file(demo_dir, "out", "users-a.ndjson", 2);
-        show_file(demo_dir, "failed", "users-b.errors.ndjson", 3);
-        printf("\nall results: %s/out/, processed inputs: %s/done/\n", demo_dir, demo_dir);
-    }
     svc_config_free(&cfg);
-    return rc;
+    return EXIT_USAGE;
 }

@@ -52,6 +52,8 @@ typedef enum bt_done_action { BT_DONE_KEEP = 0, BT_DONE_DELETE = 1 } bt_done_act
 
 typedef void (*bt_log_fn)(void *ud, int level, const char *msg);
 
+#define BT_SAFE_POINT_RECORDS 64
+
 typedef struct bt_config {
     uint32_t users_per_batch;      /* records per batch (default 500) */
     bt_bad_policy bad_records;     /* skip (into failed/NAME.errors.ndjson) or reject the input */
@@ -63,8 +65,10 @@ typedef struct bt_config {
      * ones among them, and how long it took from first read to checkpoint. */
     void (*on_batch)(void *ud, uint64_t records, uint64_t bad, double seconds);
     void *on_batch_ud;
-    /* Called in the worker's thread between batches, with its runtime: the
-     * safe point where collections and other requests are honoured. */
+    /* Called in the worker's thread between batches and every
+     * BT_SAFE_POINT_RECORDS records inside one, with its runtime: the safe
+     * point where collections and other requests are honoured. It may lower
+     * users_per_batch (the batch being built then ends sooner). */
     void (*safe_point)(void *ud, ro_state *rt);
     void *safe_point_ud;
 } bt_config;
@@ -91,6 +95,7 @@ typedef struct bt_input_report {
     bool resumed;                  /* continued from a checkpoint */
     bool rejected;                 /* moved whole into failed/ */
     bool finished;                 /* left work/ (done, rejected); false when stopped or skipped */
+    bool aborted;                  /* a batch was dropped on *abort_batch (the input stays in work/) */
 } bt_input_report;
 
 /* A worker: one runtime, one job instance. */
@@ -102,6 +107,11 @@ typedef struct bt_worker {
     bt_spool *spool;
     ro_type *batch_type, *user_type;
     volatile int *stop;            /* set non-zero to stop between batches (may be NULL) */
+    uint64_t batch_records;        /* records in the batch being built (0 between batches) */
+    volatile int *abort_batch;     /* set non-zero to drop the batch being built, uncommitted (may be NULL) */
+    /* Orphans for which skip returns true are left alone (may be NULL). */
+    bool (*skip)(void *ud, const char *name);
+    void *skip_ud;
     char **inbox_names;            /* sorted inbox listing being claimed from (malloc'd) */
     size_t inbox_count, inbox_next;
     int claim_lock_fd;             /* lock taken by bt_claim_next for claim_name, or -1 */

@@ -577,10 +577,33 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             goto rt_fail;
         }
         ((bt_batch *)batch)->users = users;
+        /* Files the job opens in this batch are owned by it: once it is
+         * committed the guard may force-close those left open. */
+        ro_object *owner = ro_str_from_format(rt, "%s#batch%" PRIu64, name, ck.batch + 1);
+        if (owner == NULL) {
+            ro_decref(rt, batch);
+            goto rt_fail;
+        }
+        ro_file_set_default_owner(rt, owner);
+        ro_decref(rt, owner);
         outb.len = errb.len = 0;
         uint64_t count = 0, line = ck.line, bad = 0;
         bool eof = false;
         while (count < cfg->users_per_batch) {
+            if (w->abort_batch != NULL && *w->abort_batch) {
+                bt_log(w, 4, "input=%s batch=%" PRIu64 " aborted after %" PRIu64 " records: nothing of it is "
+                       "committed; the input resumes from its checkpoint", name, ck.batch + 1, count);
+                ro_file_set_default_owner(rt, NULL);
+                ro_decref(rt, batch);
+                rep->aborted = true;
+                rc = 0;
+                goto out;
+            }
+            /* A safe point every few records too, so that the guard acts
+             * inside long batches (every object here is owned by batch). */
+            w->batch_records = count;
+            if (count % BT_SAFE_POINT_RECORDS == BT_SAFE_POINT_RECORDS - 1 && cfg->safe_point != NULL)
+                cfg->safe_point(cfg->safe_point_ud, rt);
             const char *s;
             size_t n;
             bool too_long;
@@ -699,6 +722,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             cfg->on_batch(cfg->on_batch_ud, count, bad,
                           (double)(t1.tv_sec - batch_t0.tv_sec) + (double)(t1.tv_nsec - batch_t0.tv_nsec) / 1e9);
         }
+        ro_file_set_default_owner(rt, NULL); /* the batch is finished */
+        w->batch_records = 0;
         ro_decref(rt, batch);               /* a cycle (users -> batch): the collector frees it */
         if (gc_auto) {
             ro_gc_enable(rt);
@@ -727,6 +752,8 @@ rt_fail:
     snprintf(err, errlen, "runtime error in work/%s: %s", name, ro_err_msg(rt));
     ro_err_clear(rt);
 out:
+    ro_file_set_default_owner(rt, NULL);
+    w->batch_records = 0;
     if (gc_auto)
         ro_gc_enable(rt);
     if (in_fd >= 0)

@@ -294,6 +294,8 @@ int bt_find_orphan(bt_worker *w, char *name, size_t namelen, char *err, size_t e
         return -1;
     int found = 0;
     for (size_t i = 0; i < n && !found; i++) {
+        if (w->skip != NULL && w->skip(w->skip_ud, names[i]))
+            continue;
         int lk = bt_lock_take(sp, names[i]);
         if (lk < 0)
             continue;

@@ -203,6 +203,8 @@ ro_object *ro_file_open_at(ro_state *rt, int dirfd, const char *path, const char
     f->f_fd = fd;
     f->f_state = state | F_OPEN;
     snprintf(f->f_mode, sizeof f->f_mode, "%s", mode);
+    if (owner == NULL)
+        owner = rt->file_default_owner;
     f->f_owner = owner;
     ro_xincref(owner);
     f->f_opened_ns = f->f_last_use_ns = ro_now_ns();
@@ -211,6 +213,19 @@ ro_object *ro_file_open_at(ro_state *rt, int dirfd, const char *path, const char
     ro_gc_track(rt, RO_OBJ(f));
     ro_gc_after_alloc(rt);
     return RO_OBJ(f);
+}
+
+void ro_file_set_default_owner(ro_state *rt, ro_object *owner)
+{
+    ro_object *old = rt->file_default_owner;
+    ro_xincref(owner);
+    rt->file_default_owner = owner;
+    ro_xdecref(rt, old);
+}
+
+ro_object *ro_file_default_owner(ro_state *rt)
+{
+    return rt->file_default_owner;
 }
 
 ro_object *ro_file_open(ro_state *rt, const char *path, const char *mode, ro_object *owner)

@@ -470,6 +470,12 @@ ro_object *ro_file_open_at(ro_state *rt, int dirfd, const char *path, const char
                            unsigned flags, ro_object *owner);
 /* Same with dirfd = AT_FDCWD and no flags. Returns: new. */
 ro_object *ro_file_open(ro_state *rt, const char *path, const char *mode, ro_object *owner);
+/* The owner recorded for files opened with owner NULL from now on (the batch
+ * engine sets one per batch, so that the guard can tell files of finished
+ * batches). Keeps a new reference to owner (may be NULL) and drops the old. */
+void ro_file_set_default_owner(ro_state *rt, ro_object *owner);
+/* Returns: borrowed (may be NULL). */
+ro_object *ro_file_default_owner(ro_state *rt);
 /* Read up to n bytes (fewer at end of file; empty at EOF). Returns: new (bytes). */
 ro_object *ro_file_read(ro_state *rt, ro_object *f, size_t n);
 /* Read one line including its '\n' (the last one may lack it; empty at EOF).

@@ -195,6 +195,7 @@ struct ro_state {
 
     /* open file registry (doubly linked through the file objects) */
     ro_file *files_head, *files_tail;
+    ro_object *file_default_owner;   /* new reference, or NULL (ro_file_set_default_owner) */
     size_t files_open;
     uint64_t files_unclosed;
 

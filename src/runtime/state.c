@@ -50,6 +50,7 @@ size_t ro_close(ro_state *rt)
 {
     if (rt == NULL)
         return 0;
+    RO_CLEAR(rt, rt->file_default_owner);
     /* Free what cycles hold (closing files in them), then what is left. */
     ro_gc_collect(rt, RO_GC_NGENS - 1, NULL);
     ro_err_clear(rt);

@@ -11,7 +11,7 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
-typedef enum cf_type { CF_UINT, CF_SIZE, CF_STRING, CF_PATH, CF_ENUM, CF_BOOL, CF_DURATION } cf_type;
+typedef enum cf_type { CF_UINT, CF_SIZE, CF_STRING, CF_PATH, CF_ENUM, CF_BOOL, CF_DURATION, CF_PERCENT } cf_type;
 
 /* One row per key: where it lives, its type, default and bounds. The same
  * table parses, checks, prints (--check-config) and documents. */
@@ -66,6 +66,28 @@ static const cf_key keys[] = {
      "address and port of the Prometheus endpoint (GET /metrics), or off; an IPv4 address"},
     {"control", "socket", CF_STRING, OFF(control_socket), "/run/reclaimd/reclaimd.sock", 0, 0, NULL, NULL,
      "unix socket for reclaimctl (mode 0660), or off; left out with a warning when its directory is missing"},
+    {"guard", "enabled", CF_BOOL, OFF(guard_enabled), "on", 0, 0, NULL, NULL,
+     "the leak guard: watch memory and descriptors and act before the OOM killer or EMFILE (off only for comparison runs)"},
+    {"guard", "memory_budget", CF_SIZE, OFF(guard_budget), "0", 0, 1ull << 50, NULL, NULL,
+     "memory the daemon may use; 0 = no own limit: the budget is the smaller of the memory cgroup's limit and MemTotal"},
+    {"guard", "soft", CF_PERCENT, OFF(guard_soft), "70%", 1, 100, NULL, NULL,
+     "share of the budget at which every runtime collects, clears free lists, releases free pages and trims malloc"},
+    {"guard", "hard", CF_PERCENT, OFF(guard_hard), "85%", 1, 100, NULL, NULL,
+     "share of the budget at which intake pauses, batches halve and caches are dropped (undone below soft)"},
+    {"guard", "critical", CF_PERCENT, OFF(guard_critical), "95%", 1, 100, NULL, NULL,
+     "share of the budget at which the largest in-flight batch is aborted; still critical after a collection: exit 6 for a clean restart"},
+    {"guard", "fd_soft", CF_PERCENT, OFF(guard_fd_soft), "70%", 1, 100, NULL, NULL,
+     "share of RLIMIT_NOFILE at which runtimes collect and force-close files of finished batches or idle ones"},
+    {"guard", "fd_hard", CF_PERCENT, OFF(guard_fd_hard), "90%", 1, 100, NULL, NULL,
+     "share of RLIMIT_NOFILE at which intake also pauses until descriptors fall below fd_soft"},
+    {"guard", "interval", CF_DURATION, OFF(guard_interval_ms), "250ms", 1, 60000, NULL, NULL,
+     "sampling interval while usage is far from the next threshold"},
+    {"guard", "min_interval", CF_DURATION, OFF(guard_min_interval_ms), "10ms", 1, 60000, NULL, NULL,
+     "sampling interval at or above a threshold; the interval shrinks linearly toward it over the last 20 points of budget"},
+    {"guard", "file_idle_timeout", CF_DURATION, OFF(guard_file_idle_ms), "5min", 0, 86400000, NULL, NULL,
+     "at fd_soft, open files unused this long are force-closed even if their batch is still running"},
+    {"guard", "batch_min_users", CF_UINT, OFF(guard_batch_min_users), "25", 1, 1000000, NULL, NULL,
+     "smallest batch the hard level shrinks batches to"},
     {"log", "level", CF_ENUM, OFF(log_level), "info", 0, 0, level_names, level_values,
      "least important level logged: err, warning, notice, info, debug"},
     {"log", "target", CF_ENUM, OFF(log_target), "auto", 0, 0, target_names, NULL,
@@ -212,6 +234,20 @@ static const char *set_value(svc_config *c, const cf_key *k, const char *v, char
         memcpy(field, &ms, sizeof ms);
         return NULL;
     }
+    case CF_PERCENT: {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*end == '%')
+            end++;
+        if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 || n < k->min || n > k->max) {
+            snprintf(why, whylen, "'%s' is not valid (expected a percentage from %llu%% to %llu%%, like 70%%)", v,
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return why;
+        }
+        put_u32(c, k, (uint32_t)n);
+        return NULL;
+    }
     case CF_STRING:
     case CF_PATH:
         if (strlen(v) >= k->width) {
@@ -325,7 +361,7 @@ static int handler(void *user, const char *section, const char *name, const char
     svc_config *c = p->c;
     if (name == NULL) {           /* a new section (inih calls with name NULL if INI_CALL_HANDLER_ON_NEW_SECTION) */
         if (!known_section(section))
-            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, control, log or job)", section);
+            problem(p, "unknown section [%s] (expected spool, batch, runtime, guard, metrics, control, log or job)", section);
         return 1;
     }
     if (section[0] == '\0') {
@@ -345,7 +381,7 @@ static int handler(void *user, const char *section, const char *name, const char
     if (!known_section(section)) {
         /* Reported at its first key: this inih build does not report section lines. */
         if (strcmp(p->bad_section, section) != 0)
-            problem(p, "unknown section [%s] (expected spool, batch, runtime, metrics, control, log or job)", section);
+            problem(p, "unknown section [%s] (expected spool, batch, runtime, guard, metrics, control, log or job)", section);
         snprintf(p->bad_section, sizeof p->bad_section, "%s", section);
         return 1;
     }
@@ -365,6 +401,8 @@ static int handler(void *user, const char *section, const char *name, const char
                 problem(p, "[%s] %s: %s", section, name, bad);
             else if (strcmp(section, "spool") == 0 && strcmp(name, "dir") == 0)
                 c->spool_dir_line = p->line;
+            else if (strcmp(section, "guard") == 0)
+                c->guard_line = p->line;
             return 1;
         }
     }
@@ -394,6 +432,16 @@ int svc_config_load(svc_config *c, const char *path, char *errs, size_t errlen)
         problem(&p, "syntax error (expected [section] or key = value)");
     else if (r < 0)
         problem(&p, "could not parse the file (error %d)", r);
+    if (!(c->guard_soft < c->guard_hard && c->guard_hard < c->guard_critical)) {
+        p.line = c->guard_line;
+        problem(&p, "[guard] soft, hard, critical: %u%%, %u%%, %u%% (expected soft < hard < critical)", c->guard_soft,
+                c->guard_hard, c->guard_critical);
+    }
+    if (c->guard_fd_soft >= c->guard_fd_hard) {
+        p.line = c->guard_line;
+        problem(&p, "[guard] fd_soft, fd_hard: %u%%, %u%% (expected fd_soft < fd_hard)", c->guard_fd_soft,
+                c->guard_fd_hard);
+    }
     return p.problems;
 }
 
@@ -429,10 +477,18 @@ void svc_config_print(const svc_config *c, FILE *f)
             fprintf(f, "%u\n", v);
             break;
         }
+        case CF_PERCENT: {
+            uint32_t v;
+            memcpy(&v, field, 4);
+            fprintf(f, "%u%%\n", v);
+            break;
+        }
         case CF_SIZE: {
             size_t v;
             memcpy(&v, field, sizeof v);
-            if (v % (1u << 20) == 0)
+            if (v == 0)
+                fprintf(f, "0\n");
+            else if (v % (1u << 20) == 0)
                 fprintf(f, "%zuMiB\n", v >> 20);
             else if (v % 1024 == 0)
                 fprintf(f, "%zuKiB\n", v >> 10);

@@ -25,7 +25,15 @@ typedef struct svc_config {
     uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
     char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
     char control_socket[108];      /* [control] socket: a path, or "off" */
+    bool guard_enabled;            /* [guard] enabled */
+    size_t guard_budget;           /* [guard] memory_budget; 0 = none of its own */
+    uint32_t guard_soft, guard_hard, guard_critical;   /* percent of the budget */
+    uint32_t guard_fd_soft, guard_fd_hard;             /* percent of RLIMIT_NOFILE */
+    uint64_t guard_interval_ms, guard_min_interval_ms;
+    uint64_t guard_file_idle_ms;   /* [guard] file_idle_timeout */
+    uint32_t guard_batch_min_users;
     int spool_dir_line;            /* line of [spool] dir in the file, 0 = not from a file */
+    int guard_line;                /* line of the last [guard] key (for cross-key problems) */
 } svc_config;
 
 /* Defaults for every key. */

@@ -179,6 +179,8 @@ int svc_metrics_render(svc_metrics *m, ro_state *rt, ro_sbuf *out)
             r = ro_sbuf_appendf(rt, out, "reclaimd_gc_collections_total{worker=\"%d\",generation=\"%d\"} %llu\n", i,
                                 g, (unsigned long long)snaps[i].gc_collections[g]);
     free(snaps);
+    if (r == 0 && m->extra != NULL)
+        r = m->extra(m->extra_ud, rt, out);
     return r;
 }
 

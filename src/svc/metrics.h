@@ -30,6 +30,9 @@ typedef struct svc_metrics {
     int nworkers;
     svc_runtime_snapshot *runtimes;
     void *http;                                           /* struct MHD_Daemon * */
+    /* More lines appended by another module (the guard), or NULL. */
+    int (*extra)(void *ud, ro_state *rt, ro_sbuf *out);
+    void *extra_ud;
 } svc_metrics;
 
 int svc_metrics_init(svc_metrics *m, int nworkers);

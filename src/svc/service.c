@@ -2,6 +2,7 @@
 #include "service.h"
 
 #include "bt.h"
+#include "guard.h"
 #include "metrics.h"
 #include "nj.h"
 #include "ro.h"
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,7 +46,11 @@ typedef struct svc_worker {
     pthread_t thread;
     bool started;
     bt_config bcfg;           /* this worker's copy, refreshed before each input */
+    uint32_t base_users;      /* [batch] users as configured (the guard may lower bcfg's) */
     unsigned long long gc_seen; /* last collection request honoured */
+    uint64_t cfg_gen;         /* configuration generation applied to the runtime */
+    bt_worker *bw;            /* its batch engine (NULL until set up) */
+    atomic_int idle;          /* found nothing to do on its last look (and intake was open) */
 } svc_worker;
 
 struct svc {
@@ -79,7 +85,15 @@ struct svc {
     int demo_made;
     char last_status[256];    /* STATUS= last sent: only changes are sent */
     bool stopping;
+    char stop_reason[64];
     int exit_code;
+    uint64_t cfg_gen;         /* bumped by each successful reload (mu) */
+    bool once;                /* --once: stop when the spool is drained */
+    char **failed;            /* inputs that failed in this run: not retried until the next rescan (mu) */
+    size_t nfailed;
+    svc_guard guard;
+    ev_timer guard_t;
+    ev_io guard_ev[6];
 };
 
 /* --------------------------------------------------------------- notify */
@@ -88,14 +102,16 @@ static void notify_status(svc *s)
 {
     if (getenv("NOTIFY_SOCKET") == NULL)
         return;
-    char line[256];
+    char line[256], gs[48];
+    svc_guard_status(&s->guard, gs, sizeof gs);
     snprintf(line, sizeof line,
-             "STATUS=%s: queued %llu, in progress %d, done %llu, failed %llu; records %llu, bad %llu",
-             s->stopping ? "stopping" : "processing", (unsigned long long)atomic_load(&s->m.queue_depth),
+             "STATUS=%s: queued %llu, in progress %d, done %llu, failed %llu; records %llu, bad %llu; %s",
+             s->stopping ? "stopping" : atomic_load(&s->guard.intake_paused) ? "intake paused by the guard"
+                                                                               : "processing", (unsigned long long)atomic_load(&s->m.queue_depth),
              atomic_load(&s->m.in_progress), (unsigned long long)atomic_load(&s->m.inputs_done),
              (unsigned long long)atomic_load(&s->m.inputs_failed),
              (unsigned long long)(atomic_load(&s->m.records_ok) + atomic_load(&s->m.records_bad)),
-             (unsigned long long)atomic_load(&s->m.records_bad));
+             (unsigned long long)atomic_load(&s->m.records_bad), gs);
     if (strcmp(line, s->last_status) == 0)
         return;
     snprintf(s->last_status, sizeof s->last_status, "%s", line);
@@ -127,6 +143,8 @@ static void apply_runtime_settings(ro_state *rt, const svc_config *c)
 static void worker_safe_point(void *ud, ro_state *rt)
 {
     svc_worker *wk = ud;
+    svc_guard_safe_point(&wk->s->guard, wk->index, rt, &wk->bcfg, wk->base_users,
+                         wk->bw != NULL ? wk->bw->batch_records : 0);
     unsigned long long want = atomic_load(&wk->s->gc_seq);
     if (wk->gc_seen == want)
         return;
@@ -139,6 +157,58 @@ static void worker_safe_point(void *ud, ro_state *rt)
     svc_metrics_publish(&wk->s->m, wk->index, rt, 1);
 }
 
+/* bt_worker.skip: inputs that failed in this run wait for the next rescan
+ * (or the next run, with --once) instead of failing again at once. */
+static bool skip_failed(void *ud, const char *name)
+{
+    svc *s = ud;
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nfailed && !found; i++)
+        found = strcmp(s->failed[i], name) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static void remember_failed(svc *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    char **f = realloc(s->failed, (s->nfailed + 1) * sizeof *f);
+    if (f != NULL) {
+        s->failed = f;
+        if ((f[s->nfailed] = strdup(name)) != NULL)
+            s->nfailed++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void forget_failed(svc *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nfailed; i++)
+        free(s->failed[i]);
+    free(s->failed);
+    s->failed = NULL;
+    s->nfailed = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Refresh this worker's copy of what a reload may change (under mu). */
+static void worker_refresh(svc_worker *wk, ro_state *rt)
+{
+    svc *s = wk->s;
+    wk->bcfg = s->cfg->batch;
+    wk->base_users = s->cfg->batch.users_per_batch;
+    wk->bcfg.safe_point = worker_safe_point;
+    wk->bcfg.safe_point_ud = wk;
+    /* Runtime settings only when they changed: a job may have switched
+     * automatic collection off for its own reasons. */
+    if (wk->cfg_gen != s->cfg_gen) {
+        apply_runtime_settings(rt, s->cfg);
+        wk->cfg_gen = s->cfg_gen;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     svc_worker *wk = arg;
@@ -149,12 +219,10 @@ static void *worker_main(void *arg)
     bt_worker w;
     bool ok = false;
     pthread_mutex_lock(&s->mu);
-    wk->bcfg = s->cfg->batch;
-    wk->bcfg.safe_point = worker_safe_point;
-    wk->bcfg.safe_point_ud = wk;
     wk->gc_seen = atomic_load(&s->gc_seq);
+    wk->cfg_gen = s->cfg_gen - 1;
     if (rt != NULL) {
-        apply_runtime_settings(rt, s->cfg);
+        worker_refresh(wk, rt);
         ok = bt_worker_init(&w, rt, s->job, s->cfg->job_opts, s->cfg->njob_opts, &wk->bcfg, &s->spool, err,
                             sizeof err) == 0;
     }
@@ -163,18 +231,21 @@ static void *worker_main(void *arg)
         svc_log_write(s->lg, 3, "worker=%d cannot start: %s", wk->index, rt ? err : "out of memory");
     } else {
         w.stop = &s->stop;
+        wk->bw = &w;
+        w.abort_batch = &s->guard.slots[wk->index].abort_req;
+        w.skip = skip_failed;
+        w.skip_ud = s;
         while (!s->stop) {
             pthread_mutex_lock(&s->mu);
-            wk->bcfg = s->cfg->batch;       /* reload: batch size, limits, policies */
-            wk->bcfg.safe_point = worker_safe_point;
-            wk->bcfg.safe_point_ud = wk;
-            apply_runtime_settings(rt, s->cfg);
+            worker_refresh(wk, rt);         /* reload: batch size, limits, policies */
             uint64_t seq = s->work_seq;
             pthread_mutex_unlock(&s->mu);
+            s->guard.slots[wk->index].abort_req = 0;   /* no batch in flight to abort */
             worker_safe_point(wk, rt);
             int r = 0;
             bool orphan = false;
-            if (!s->paused) {
+            bool paused = s->paused || atomic_load(&s->guard.intake_paused);
+            if (!paused) {
                 r = bt_find_orphan(&w, name, sizeof name, err, sizeof err);
                 orphan = r == 1;
                 if (r == 0)
@@ -185,14 +256,20 @@ static void *worker_main(void *arg)
             if (r == 1) {
                 if (!orphan)
                     svc_log_write(s->lg, 6, "input=%s claimed worker=%d", name, wk->index);
+                atomic_store(&wk->idle, 0);
                 atomic_fetch_add(&s->m.in_progress, 1);
+                atomic_store(&s->guard.slots[wk->index].busy, 1);
                 ev_async_send(s->loop, &s->wake);
                 bt_input_report rep;
                 int pr = bt_process_input(&w, name, &rep, err, sizeof err);
+                atomic_store(&s->guard.slots[wk->index].busy, 0);
+                s->guard.slots[wk->index].abort_req = 0;
                 atomic_fetch_sub(&s->m.in_progress, 1);
                 if (pr != 0) {
                     atomic_fetch_add(&s->m.inputs_failed, 1);
-                    svc_log_write(s->lg, 3, "input=%s failed: %s (it stays in work/ and resumes)", name, err);
+                    remember_failed(s, name);
+                    svc_log_write(s->lg, 3, "input=%s failed: %s (it stays in work/ and resumes %s)", name, err,
+                                  s->once ? "at the next run" : "after the next rescan");
                 } else if (rep.finished) {
                     atomic_fetch_add(&s->m.inputs_done, 1);
                 }
@@ -201,6 +278,8 @@ static void *worker_main(void *arg)
                 continue;
             }
             svc_metrics_publish(&s->m, wk->index, rt, 1);
+            if (r == 0 && !paused && !atomic_exchange(&wk->idle, 1))
+                ev_async_send(s->loop, &s->wake);   /* --once: the loop checks for a drained spool */
             /* Nothing to do: sleep until the loop sees something new (or
              * once a second, should a wakeup be lost). */
             pthread_mutex_lock(&s->mu);
@@ -213,6 +292,7 @@ static void *worker_main(void *arg)
             }
             pthread_mutex_unlock(&s->mu);
         }
+        wk->bw = NULL;
         bt_worker_fini(&w);
     }
     svc_metrics_publish(&s->m, wk->index, NULL, 0);
@@ -235,6 +315,7 @@ static void begin_stop(svc *s, const char *why)
     if (s->stopping)
         return;
     s->stopping = true;
+    snprintf(s->stop_reason, sizeof s->stop_reason, "%s", why);
     sd_notify(0, "STOPPING=1");
     svc_log_write(s->lg, 5, "stopping (%s): workers finish their current batch, drain_timeout=%llums", why,
                   (unsigned long long)s->cfg->drain_timeout_ms);
@@ -256,6 +337,17 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     begin_stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* --once: every worker looked and found nothing, none is busy, intake open. */
+static bool drained(svc *s)
+{
+    if (s->paused || atomic_load(&s->guard.intake_paused) || atomic_load(&s->m.in_progress) != 0)
+        return false;
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i].started && !atomic_load(&s->workers[i].idle))
+            return false;
+    return true;
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)revents;
@@ -268,8 +360,54 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         if (!s->stopping)
             svc_log_write(s->lg, 3, "no worker is running: stopping");
         ev_break(loop, EVBREAK_ALL);
+        return;
     }
+    if (s->once && !s->stopping && drained(s))
+        begin_stop(s, "spool drained");
 }
+
+/* ---------------------------------------------------------------- guard */
+
+static void guard_wake(void *ud) { wake_workers(ud); }
+
+static void guard_run(svc *s, const char *trigger)
+{
+    if (s->stopping)
+        return;
+    int paused = atomic_load(&s->guard.intake_paused);
+    uint64_t ms = svc_guard_evaluate(&s->guard, trigger);
+    if (paused && !atomic_load(&s->guard.intake_paused))
+        wake_workers(s);                    /* intake resumed */
+    if (s->guard.restart) {
+        s->exit_code = SVC_EXIT_GUARD_RESTART;
+        for (int i = 0; i < s->nworkers; i++)
+            s->guard.slots[i].abort_req = 1;
+        begin_stop(s, "guard: restart to reclaim leaked memory");
+        return;
+    }
+    notify_status(s);
+    ev_timer_stop(s->loop, &s->guard_t);
+    ev_timer_set(&s->guard_t, (double)ms / 1000.0, 0.0);
+    ev_timer_start(s->loop, &s->guard_t);
+}
+
+static void on_guard_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    guard_run(w->data, "timer");
+}
+
+static void on_guard_event(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc *s = w->data;
+    svc_guard_event_drain(&s->guard, w->fd);
+    guard_run(s, "kernel-event");
+}
+
+static int guard_render(void *ud, ro_state *rt, ro_sbuf *out) { return svc_guard_render(ud, rt, out); }
 
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -317,6 +455,8 @@ static void on_rescan(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     svc *s = w->data;
     atomic_store(&s->m.queue_depth, count_inbox(s));
+    if (!s->once)
+        forget_failed(s);                   /* failed inputs get another try */
     wake_workers(s);
     notify_status(s);
 }
@@ -423,7 +563,20 @@ static bool do_reload(svc *s, char *msg, size_t msglen)
         c->rescan_interval_ms = next.rescan_interval_ms;
         c->log_level = next.log_level;
         s->lg->level = next.log_level;
+        c->guard_enabled = next.guard_enabled;
+        c->guard_budget = next.guard_budget;
+        c->guard_soft = next.guard_soft;
+        c->guard_hard = next.guard_hard;
+        c->guard_critical = next.guard_critical;
+        c->guard_fd_soft = next.guard_fd_soft;
+        c->guard_fd_hard = next.guard_fd_hard;
+        c->guard_interval_ms = next.guard_interval_ms;
+        c->guard_min_interval_ms = next.guard_min_interval_ms;
+        c->guard_file_idle_ms = next.guard_file_idle_ms;
+        c->guard_batch_min_users = next.guard_batch_min_users;
+        s->cfg_gen++;
         pthread_mutex_unlock(&s->mu);
+        svc_guard_reconfigure(&s->guard, c);
         ev_timer_set(&s->rescan_t, (double)c->rescan_interval_ms / 1000.0, (double)c->rescan_interval_ms / 1000.0);
         ev_timer_again(s->loop, &s->rescan_t);
         snprintf(msg, msglen, "reloaded %s: users=%u level=%s", s->config_path, c->batch.users_per_batch,
@@ -584,7 +737,7 @@ static int control_open(svc *s, const char *path)
 /* ------------------------------------------------------------------ run */
 
 int svc_run(svc_config *cfg, const char *config_path, const char *spool_override, svc_log *lg,
-            const svc_demo *demo)
+            const svc_demo *demo, bool once)
 {
     svc *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -598,6 +751,8 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     s->inotify_fd = -1;
     s->ctl_fd = -1;
     s->demo = demo;
+    s->once = once;
+    s->cfg_gen = 1;
     cfg->batch.log = svc_log_sink;
     cfg->batch.log_ud = lg;
     pthread_mutex_init(&s->mu, NULL);
@@ -609,6 +764,15 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         free(s);
         return SVC_EXIT_SPOOL;
     }
+    if (svc_guard_init(&s->guard, cfg, s->nworkers, lg) != 0) {
+        svc_metrics_fini(&s->m);
+        free(s);
+        return SVC_EXIT_SPOOL;
+    }
+    s->guard.wake = guard_wake;
+    s->guard.wake_ud = s;
+    s->m.extra = guard_render;
+    s->m.extra_ud = &s->guard;
     cfg->batch.on_batch = svc_metrics_on_batch;
     cfg->batch.on_batch_ud = &s->m;
     s->job = bt_job_load(cfg->job, &s->dl, err, sizeof err);
@@ -623,7 +787,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         goto out;
     }
     int http_fd = -1;
-    if (svc_metrics_serve(&s->m, cfg->metrics_listen, &http_fd, err, sizeof err) != 0) {
+    if (svc_metrics_serve(&s->m, once ? "off" : cfg->metrics_listen, &http_fd, err, sizeof err) != 0) {
         svc_log_write(lg, 3, "%s", err);
         rc = SVC_EXIT_CONFIG;
         goto out;
@@ -663,11 +827,18 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         s->inotify_w.data = s;
         ev_io_start(s->loop, &s->inotify_w);
     }
-    s->ctl_fd = control_open(s, cfg->control_socket);
+    s->ctl_fd = once ? -1 : control_open(s, cfg->control_socket);
     if (s->ctl_fd >= 0) {
         ev_io_init(&s->ctl_w, on_control, s->ctl_fd, EV_READ);
         s->ctl_w.data = s;
         ev_io_start(s->loop, &s->ctl_w);
+    }
+    ev_init(&s->guard_t, on_guard_timer);
+    s->guard_t.data = s;
+    for (int i = 0; i < s->guard.nev_fds; i++) {
+        ev_io_init(&s->guard_ev[i], on_guard_event, s->guard.ev_fds[i], EV_READ);
+        s->guard_ev[i].data = s;
+        ev_io_start(s->loop, &s->guard_ev[i]);
     }
     uint64_t wd_usec = 0;
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
@@ -708,7 +879,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
                   cfg->batch.users_per_batch);
     sd_notify(0, "READY=1");
     atomic_store(&s->m.queue_depth, count_inbox(s));
-    notify_status(s);
+    guard_run(s, "start");
     if (demo != NULL) {
         ev_timer_init(&s->demo_t, on_demo_tick, 1.0, 1.0);
         s->demo_t.data = s;
@@ -722,12 +893,15 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         wake_workers(s);
     }
     rc = s->exit_code;
+    if (rc == SVC_EXIT_OK && once && atomic_load(&s->m.inputs_failed) != 0)
+        rc = SVC_EXIT_INPUT;
     if (rc != SVC_EXIT_DRAIN_TIMEOUT) {
         for (int i = 0; i < s->nworkers; i++)
             if (s->workers[i].started)
                 pthread_join(s->workers[i].thread, NULL);
-        svc_log_write(lg, 5, "stopped: done=%llu failed=%llu records_ok=%llu records_bad=%llu",
-                      (unsigned long long)atomic_load(&s->m.inputs_done),
+        bool drained_once = once && strcmp(s->stop_reason, "spool drained") == 0;
+        svc_log_write(lg, 5, "%s inputs=%llu failed=%llu records_ok=%llu records_bad=%llu",
+                      drained_once ? "spool done" : "stopped", (unsigned long long)atomic_load(&s->m.inputs_done),
                       (unsigned long long)atomic_load(&s->m.inputs_failed),
                       (unsigned long long)atomic_load(&s->m.records_ok),
                       (unsigned long long)atomic_load(&s->m.records_bad));
@@ -742,6 +916,8 @@ out:
         unlink(cfg->control_socket);
     }
     svc_metrics_fini(&s->m);
+    svc_guard_fini(&s->guard);
+    forget_failed(s);
     bt_spool_close(&s->spool);
     bt_job_unload(s->dl);
     free(s->workers);
