@@ -116,11 +116,13 @@ void gd_policy_defaults(gd_policy *p);
 gd_level gd_level_of(const gd_policy *p, double pressure);
 /* Descriptor level: 0 below fd_soft, 1 at fd_soft, 2 at fd_hard. */
 int gd_fd_level_of(const gd_policy *p, double fd_ratio);
-/* Milliseconds until the next sample: interval_ms while the next threshold is
- * far (20 points of budget or more), shrinking linearly to min_interval_ms as
- * pressure (or the descriptor ratio) nears it; min_interval_ms at or above
- * soft, where each sample may call for the next rung. */
-uint64_t gd_next_interval_ms(const gd_policy *p, double pressure, double fd_ratio);
+/* Milliseconds until the next sample: interval_ms while the next threshold up
+ * is far (20 points of budget or more), shrinking linearly to min_interval_ms
+ * as pressure (or the descriptor ratio) nears it, and to at most half the
+ * time the current growth (rate: pressure per second, from the last two
+ * samples; 0 when flat or falling) needs to reach it; min_interval_ms at or
+ * above critical. */
+uint64_t gd_next_interval_ms(const gd_policy *p, double pressure, double fd_ratio, double rate);
 const char *gd_level_name(gd_level l);
 
 #endif /* RECLAIMD_GD_H */

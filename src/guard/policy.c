@@ -57,10 +57,15 @@ static double scaled(const gd_policy *p, double distance)
     return lo + (hi - lo) * distance / span;
 }
 
-uint64_t gd_next_interval_ms(const gd_policy *p, double pressure, double fd_ratio)
+uint64_t gd_next_interval_ms(const gd_policy *p, double pressure, double fd_ratio, double rate)
 {
     double next = pressure < p->soft ? p->soft : pressure < p->hard ? p->hard : p->critical;
     double ms = scaled(p, pressure >= p->critical ? 0.0 : next - pressure);
+    if (rate > 0.0 && pressure < p->critical) {
+        double eta_ms = (next - pressure) / rate * 1000.0 / 2.0;
+        if (eta_ms < ms)
+            ms = eta_ms < (double)p->min_interval_ms ? (double)p->min_interval_ms : eta_ms;
+    }
     double fnext = fd_ratio < p->fd_soft ? p->fd_soft : p->fd_hard;
     double fms = scaled(p, fd_ratio >= p->fd_hard ? 0.0 : fnext - fd_ratio);
     if (fms < ms)

@@ -68,6 +68,8 @@ static const cf_key keys[] = {
      "unix socket for reclaimctl (mode 0660), or off; left out with a warning when its directory is missing"},
     {"guard", "enabled", CF_BOOL, OFF(guard_enabled), "on", 0, 0, NULL, NULL,
      "the leak guard: watch memory and descriptors and act before the OOM killer or EMFILE (off only for comparison runs)"},
+    {"guard", "kernel_events", CF_BOOL, OFF(guard_events), "on", 0, 0, NULL, NULL,
+     "also sample at once on kernel notifications (cgroup thresholds and pressure level, cgroup v2 memory.events, PSI) where the kernel allows; off = the timer only"},
     {"guard", "memory_budget", CF_SIZE, OFF(guard_budget), "0", 0, 1ull << 50, NULL, NULL,
      "memory the daemon may use; 0 = no own limit: the budget is the smaller of the memory cgroup's limit and MemTotal"},
     {"guard", "soft", CF_PERCENT, OFF(guard_soft), "70%", 1, 100, NULL, NULL,

@@ -26,6 +26,7 @@ typedef struct svc_config {
     char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
     char control_socket[108];      /* [control] socket: a path, or "off" */
     bool guard_enabled;            /* [guard] enabled */
+    bool guard_events;             /* [guard] kernel_events */
     size_t guard_budget;           /* [guard] memory_budget; 0 = none of its own */
     uint32_t guard_soft, guard_hard, guard_critical;   /* percent of the budget */
     uint32_t guard_fd_soft, guard_fd_hard;             /* percent of RLIMIT_NOFILE */

@@ -199,7 +199,7 @@ int svc_guard_init(svc_guard *g, const svc_config *c, int nworkers, svc_log *lg)
     gd_policy_defaults(&g->pol);
     configure(g, c);
     gd_cgroup_open(&g->cg);
-    gd_sample s;
+    gd_sample s = {.budget = GD_UNLIMITED};
     if (gd_sample_read(&g->cg, &s) == 0) {
         gd_sample_derive(&s, g->budget_cfg);
         g->last = s;
@@ -209,12 +209,15 @@ int svc_guard_init(svc_guard *g, const svc_config *c, int nworkers, svc_log *lg)
         svc_log_write(lg, 4, "guard disabled ([guard] enabled = off): nothing stops memory or descriptor leaks");
         return 0;
     }
-    char ev1[160] = "no memory cgroup", ev2[96];
-    if (g->cg.version == 1)
+    char ev1[160] = "no memory cgroup", ev2[96] = "PSI trigger off";
+    if (!c->guard_events)
+        snprintf(ev1, sizeof ev1, "off ([guard] kernel_events = off)");
+    else if (g->cg.version == 1)
         events_v1(g, s.budget, ev1, sizeof ev1);
     else if (g->cg.version == 2)
         events_v2(g, ev1, sizeof ev1);
-    events_psi(g, ev2, sizeof ev2);
+    if (c->guard_events)
+        events_psi(g, ev2, sizeof ev2);
     char fig[160];
     figures(&s, fig, sizeof fig);
     svc_log_write(lg, 5,
@@ -292,13 +295,26 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
     atomic_fetch_add(&g->evaluations, 1);
     gd_level lvl = gd_level_of(&g->pol, s.pressure);
     int fdl = gd_fd_level_of(&g->pol, s.fd_ratio);
+    int64_t t = now_ns();
+    double rate = 0.0;
+    if (g->last_sample_ns != 0 && t > g->last_sample_ns)
+        rate = (s.pressure - g->last.pressure) * 1e9 / (double)(t - g->last_sample_ns);
+    g->last_sample_ns = t;
     g->last = s;
     uint64_t files = 0;
     for (int i = 0; i < g->nworkers; i++)
         files += atomic_load(&g->slots[i].files_open);
     atomic_store(&g->fd_other, s.fds > 0 && (uint64_t)s.fds > files ? (uint64_t)s.fds - files : 0);
     atomic_store(&g->fd_soft_count, s.fd_limit ? (uint64_t)(g->pol.fd_soft * (double)s.fd_limit) : 0);
-    uint64_t next = gd_next_interval_ms(&g->pol, s.pressure, s.fd_ratio);
+    /* Memory can also outrun the timer: tell workers how much heap (all
+     * runtimes together) reaches soft, given what else the budget holds. */
+    uint64_t heaps = 0;
+    for (int i = 0; i < g->nworkers; i++)
+        heaps += atomic_load(&g->slots[i].heap_bytes);
+    uint64_t other = s.usage > heaps ? s.usage - heaps : 0;
+    uint64_t soft_abs = s.budget == GD_UNLIMITED ? 0 : (uint64_t)(g->pol.soft * (double)s.budget);
+    atomic_store(&g->heap_allow, soft_abs > other ? soft_abs - other : 1);
+    uint64_t next = gd_next_interval_ms(&g->pol, s.pressure, s.fd_ratio, rate > 0.0 ? rate : 0.0);
     if (!g->enabled) {
         g->level = lvl;
         g->fd_level = fdl;
@@ -557,6 +573,21 @@ void svc_guard_safe_point(svc_guard *g, int worker, ro_state *rt, bt_config *bcf
             atomic_fetch_add(&sl->collect_req, 1);
         }
     }
+    /* The same for memory: every runtime's heap against what reaches soft,
+     * collecting only once this heap grew by a sixteenth of that since its
+     * last collection (so that leaks no collection frees do not make every
+     * safe point collect). */
+    uint64_t allow = atomic_load(&g->heap_allow);
+    if (g->enabled && allow != 0 && atomic_load(&sl->collect_done) >= atomic_load(&sl->collect_req) &&
+        st.bytes_in_use > sl->heap_after + allow / 16) {
+        uint64_t heaps = 0;
+        for (int i = 0; i < g->nworkers; i++)
+            heaps += atomic_load(&g->slots[i].heap_bytes);
+        if (heaps >= allow) {
+            snprintf(sl->trigger, sizeof sl->trigger, "soft(safe-point)");
+            atomic_fetch_add(&sl->collect_req, 1);
+        }
+    }
     unsigned long long want = atomic_load(&sl->collect_req);
     if (atomic_load(&sl->collect_done) >= want)
         return;
@@ -572,19 +603,23 @@ void svc_guard_safe_point(svc_guard *g, int worker, ro_state *rt, bt_config *bcf
         atomic_store(&sl->close_done, cwant);
         count(g, SVC_GA_CLOSE_FILES, closed);
     }
+    int64_t t_trim = now_ns();
     malloc_trim(0);
+    t_trim = now_ns() - t_trim;
     ro_mem_get_stats(rt, &st);
     uint64_t rss1 = rss_now();
     atomic_store(&sl->heap_bytes, st.bytes_in_use);
+    sl->heap_after = st.bytes_in_use;
     atomic_store(&sl->files_open, ro_file_open_count(rt));
     count(g, SVC_GA_COLLECT, 1);
     svc_log_write(g->lg, 5,
                   "guard collect worker=%d trigger=%s: heap %.1fMiB -> %.1fMiB, rss %.1fMiB -> %.1fMiB, "
                   "open files %zu -> %zu (%llu closed by finalizers, %llu force-closed), collected=%llu "
-                  "released=%.1fMiB took=%.1fms",
+                  "released=%.1fMiB took=%.1fms (collection %.1fms, malloc_trim %.1fms)",
                   worker, sl->trigger, mib(heap0), mib(st.bytes_in_use), mib(rss0), mib(rss1), files0,
                   ro_file_open_count(rt), (unsigned long long)r.files_closed, (unsigned long long)closed,
-                  (unsigned long long)r.collected, mib(r.bytes_released), (double)(now_ns() - t0) / 1e6);
+                  (unsigned long long)r.collected, mib(r.bytes_released), (double)(now_ns() - t0) / 1e6,
+                  (double)r.pause_ns / 1e6, (double)t_trim / 1e6);
     atomic_store(&sl->collect_done, want);
 }
 

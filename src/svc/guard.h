@@ -34,6 +34,7 @@ typedef struct svc_guard_slot {
     atomic_ullong heap_bytes;                  /* runtime heap at the last safe point */
     atomic_ullong files_open;                  /* open files in its registry */
     atomic_ullong batch_records;               /* records in the batch being built */
+    uint64_t heap_after;                       /* its heap after its last collection (worker's own) */
     char trigger[32];                          /* why the last collection was asked (written before collect_req) */
 } svc_guard_slot;
 
@@ -54,12 +55,13 @@ typedef struct svc_guard {
     atomic_uint users_cap;          /* 0 = no cap on users per batch */
     atomic_ullong fd_other;         /* descriptors at the last sample not in any file registry */
     atomic_ullong fd_soft_count;    /* fd_soft as a number of descriptors (0 = no limit known) */
+    atomic_ullong heap_allow;       /* runtime heaps (all together) that reach soft; 0 = unknown */
     atomic_int intake_paused;
     /* Loop-thread state: */
     gd_sample last;
     gd_level level;
     int fd_level;
-    int64_t last_collect_ns, last_shrink_ns, calm_since_ns;
+    int64_t last_collect_ns, last_shrink_ns, calm_since_ns, last_sample_ns;
     bool restart_pending;           /* abort + collection requested at critical: check afterwards */
     uint64_t restart_collect_seq;
     bool restart;                   /* decided: exit for a restart */

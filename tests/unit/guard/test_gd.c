@@ -141,11 +141,16 @@ static void levels_and_interval(void **state)
     assert_int_equal(gd_fd_level_of(&p, 0.7), 1);
     assert_int_equal(gd_fd_level_of(&p, 0.95), 2);
     /* Far from every threshold: the idle interval; nearer: shorter, down to the floor. */
-    assert_int_equal(gd_next_interval_ms(&p, 0.10, 0.0), 250);
-    assert_int_equal(gd_next_interval_ms(&p, 0.60, 0.0), 130);    /* 10 points from soft: halfway */
-    assert_int_equal(gd_next_interval_ms(&p, 0.69999, 0.0), 10);
-    assert_int_equal(gd_next_interval_ms(&p, 0.97, 0.0), 10);
-    assert_int_equal(gd_next_interval_ms(&p, 0.10, 0.65), 70);    /* descriptors near fd_soft decide */
+    assert_int_equal(gd_next_interval_ms(&p, 0.10, 0.0, 0.0), 250);
+    assert_int_equal(gd_next_interval_ms(&p, 0.60, 0.0, 0.0), 130);    /* 10 points from soft: halfway */
+    assert_int_equal(gd_next_interval_ms(&p, 0.69999, 0.0, 0.0), 10);
+    assert_int_equal(gd_next_interval_ms(&p, 0.97, 0.0, 0.0), 10);
+    assert_int_equal(gd_next_interval_ms(&p, 0.10, 0.65, 0.0), 70);    /* descriptors near fd_soft decide */
+    /* Growing 1.0 (a whole budget) per second, 60 points from soft: half of 600 ms is more than the idle
+     * interval; 5 points away: 25 ms; a runaway leak: the floor. */
+    assert_int_equal(gd_next_interval_ms(&p, 0.10, 0.0, 1.0), 250);
+    assert_int_equal(gd_next_interval_ms(&p, 0.30, 0.0, 1.0), 200);    /* 400 ms to soft: half */
+    assert_int_equal(gd_next_interval_ms(&p, 0.30, 0.0, 100.0), 10);
     assert_string_equal(gd_level_name(GD_HARD), "hard");
 }
 
