@@ -69,6 +69,8 @@ void svc_metrics_publish(svc_metrics *m, int worker, ro_state *rt, int alive)
             snap.gc_pause_seconds += (double)gs.pause_ns_total / 1e9;
         }
         snap.unclosed_files = ro_file_unclosed_count(rt);
+        snap.tracked = ro_gc_tracked(rt);
+        snap.open_files = ro_file_open_count(rt);
     }
     pthread_mutex_lock(&m->mu);
     if (worker >= 0 && worker < m->nworkers)
@@ -155,6 +157,8 @@ int svc_metrics_render(svc_metrics *m, ro_state *rt, ro_sbuf *out)
         {"reclaimd_gc_uncollectable_total", "counter", "Objects the collector found but could not free."},
         {"reclaimd_gc_pause_seconds_total", "counter", "Time spent in collections."},
         {"reclaimd_unclosed_files_total", "counter", "File objects freed while open (closed by the runtime)."},
+        {"reclaimd_gc_tracked_objects", "gauge", "Container objects the collector tracks in a worker's runtime."},
+        {"reclaimd_runtime_open_files", "gauge", "Open files in a worker's runtime registry."},
     };
     int r = 0;
     for (size_t k = 0; k < sizeof per / sizeof per[0] && r == 0; k++) {
@@ -164,11 +168,12 @@ int svc_metrics_render(svc_metrics *m, ro_state *rt, ro_sbuf *out)
             svc_runtime_snapshot *sn = &snaps[i];
             if (k == 5)
                 r = ro_sbuf_appendf(rt, out, "%s{worker=\"%d\"} %.6f\n", per[k].name, i, sn->gc_pause_seconds);
-            else
-                r = ro_sbuf_appendf(rt, out, "%s{worker=\"%d\"} %llu\n", per[k].name, i,
-                                    (unsigned long long)(k == 0 ? sn->heap_bytes : k == 1 ? sn->arenas
-                                                         : k == 2 ? sn->bytes_released : k == 3 ? sn->gc_collected
-                                                         : k == 4 ? sn->gc_uncollectable : sn->unclosed_files));
+            else {
+                const uint64_t v[] = {sn->heap_bytes,       sn->arenas,         sn->bytes_released,
+                                      sn->gc_collected,     sn->gc_uncollectable, 0,
+                                      sn->unclosed_files,   sn->tracked,        sn->open_files};
+                r = ro_sbuf_appendf(rt, out, "%s{worker=\"%d\"} %llu\n", per[k].name, i, (unsigned long long)v[k]);
+            }
         }
     }
     if (r == 0)

@@ -17,6 +17,7 @@ typedef struct svc_runtime_snapshot {
     uint64_t gc_collections[RO_GC_GENERATIONS], gc_collected, gc_uncollectable;
     double gc_pause_seconds;
     uint64_t unclosed_files;
+    uint64_t tracked, open_files;   /* objects the collector tracks; open files in the registry */
     int alive;
 } svc_runtime_snapshot;
 
