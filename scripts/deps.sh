@@ -9,7 +9,7 @@ PACKAGES=(
   libev-dev libsystemd-dev           # the service loop, sd_notify
   libmicrohttpd-dev                  # the /metrics endpoint
   systemd                            # systemd-analyze verify/security on the units
-  dpkg-dev debhelper fakeroot lintian rpm cpio  # the Debian package and its checks
+  dpkg-dev debhelper fakeroot lintian rpm cpio  # the Debian and RPM packages and their checks
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)
   time                               # GNU time: peak RSS of a benchmarked process
