@@ -9,6 +9,7 @@ PACKAGES=(
   libev-dev libsystemd-dev           # the service loop, sd_notify
   libmicrohttpd-dev                  # the /metrics endpoint
   systemd                            # systemd-analyze verify/security on the units
+  systemd-container debootstrap      # boot test: the .deb under a real systemd in systemd-nspawn
   dpkg-dev debhelper fakeroot lintian rpm cpio  # the Debian and RPM packages and their checks
   libcmocka-dev                      # C unit tests
   python3                            # test oracles, benchmark twins (CPython baseline)

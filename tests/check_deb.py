@@ -2,7 +2,9 @@
 """The Debian package: builds with dpkg-buildpackage, is clean under lintian, installs the right
 files, and the installed binary accepts the installed configuration as an unprivileged user.
 
-usage: check_deb.py SOURCE_DIR
+usage: check_deb.py SOURCE_DIR [KEEP_DIR]
+
+With KEEP_DIR, the built .deb is copied there (for tests/systemd_boot.py).
 
 Copies the tracked files to a scratch directory with packaging/debian as debian/,
 builds with `dpkg-buildpackage -us -uc -b`, runs lintian (no errors allowed; the
@@ -52,6 +54,11 @@ try:
     debs = [f for f in os.listdir(work) if f.startswith("reclaimd_") and f.endswith(".deb")]
     check(len(debs) == 1, "one reclaimd .deb built")
     deb = os.path.join(work, debs[0])
+    if len(sys.argv) > 2:
+        keep = os.path.abspath(sys.argv[2])
+        shutil.rmtree(keep, ignore_errors=True)
+        os.makedirs(keep)
+        shutil.copy(deb, keep)
     p = subprocess.run(["lintian", deb], capture_output=True, text=True)
     lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith(("E:", "W:"))]
     unexpected = [l for l in lines if l.startswith("E:") or "initial-upload-closes-no-bugs" not in l]
