@@ -16,6 +16,7 @@ keeps it active and the journal says the configuration was reloaded,
 printed) when not root or when debootstrap, systemd-nspawn or the mirror is
 unavailable.
 """
+import fcntl
 import glob
 import hashlib
 import json
@@ -61,24 +62,40 @@ def mirror():
     return None
 
 
+def unmount_under(path):
+    """A failed debootstrap can leave /proc and others mounted inside its root."""
+    mounts = [l.split()[1] for l in open("/proc/mounts")]
+    for m in sorted((m for m in mounts if m == path or m.startswith(path + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def remove_root(path):
+    unmount_under(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def make_root(deb):
     depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True,
                              check=True).stdout
-    pkgs = sorted({p.strip().split()[0] for p in depends.replace("|", ",").split(",") if p.strip()})
+    # The first of each group of alternatives ("systemd | systemd-sysusers").
+    pkgs = sorted({p.split("|")[0].strip().split()[0] for p in depends.split(",") if p.strip()})
     include = ["systemd", "systemd-sysv", "dbus", "procps"] + [p for p in pkgs if not p.startswith("$")]
     key = hashlib.sha256(" ".join(include).encode()).hexdigest()[:12]
     root = os.path.join(CACHE, "bookworm-" + key)
+    os.makedirs(CACHE, exist_ok=True)
+    lock = open(os.path.join(CACHE, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)          # one debootstrap at a time (parallel test runs)
     if os.path.exists(os.path.join(root, ".complete")):
         return root
     url = mirror()
     if url is None:
         skip("no Debian mirror in this machine's apt configuration")
-    shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(CACHE, exist_ok=True)
+    remove_root(root)
     t0 = time.monotonic()
     p = subprocess.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(include), "bookworm", root, url],
                        capture_output=True, text=True)
     if p.returncode != 0:
+        remove_root(root)
         skip("debootstrap failed (%s): %s" % (url, p.stdout[-500:] + p.stderr[-500:]))
     open(os.path.join(root, ".complete"), "w").close()
     print("note: debootstrap made %s in %.0f s" % (root, time.monotonic() - t0))
@@ -160,8 +177,17 @@ def main():
         c = Container(work)
         if c.pid is None:
             skip("systemd-nspawn did not boot a systemd (exit %s)" % c.proc.poll())
-        p = c.run("systemctl", "is-system-running", "--wait", timeout=120)
-        print("note: container booted, system state: %s" % p.stdout.strip())
+        state = ""
+        for _ in range(300):              # until systemd answers on its bus
+            p = c.run("systemctl", "is-system-running", "--wait", timeout=120)
+            state = p.stdout.strip()
+            if state:
+                break
+            time.sleep(0.1)
+        print("note: container booted, system state: %s" % state)
+        if not state:
+            check(False, "systemd in the container answers systemctl", p.stderr)
+            return
         p = c.run("systemctl", "is-enabled", "reclaimd.service")
         check(p.stdout.strip() == "enabled", "the package enabled reclaimd.service", p.stdout + p.stderr)
         p = c.run("systemctl", "start", "reclaimd.service")
@@ -174,6 +200,9 @@ def main():
         # An input through the spool the unit's StateDirectory= made.
         spool = os.path.join(work, "var/lib/reclaimd/spool")
         users = [{"user_id": "u%d" % i, "events": [{"ts": i, "type": "view", "amount": 1.5}]} for i in range(20)]
+        if not os.path.isdir(os.path.join(spool, "inbox")):
+            check(False, "the service made its spool under StateDirectory=")
+            return
         tmp = os.path.join(spool, "inbox", ".boot.tmp")
         with open(tmp, "w") as f:
             f.write("".join(json.dumps(u) + "\n" for u in users))
@@ -202,10 +231,10 @@ def main():
     finally:
         if c is not None:
             c.close()
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, bad))
-    sys.exit(1 if bad else 0)
+        remove_root(work)
 
 
 if __name__ == "__main__":
     main()
+    print("%d passed, %d failed" % (passed, bad))
+    sys.exit(1 if bad else 0)
