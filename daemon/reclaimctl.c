@@ -16,7 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: reclaimctl [--socket PATH] [--json] COMMAND\n"
                "\n"
-               "Commands: status   inputs queued, in progress, done, failed; records\n"
+               "Commands: status   inputs queued, in progress, done, failed; records; guard level\n"
                "          stats    per-worker runtime figures (heap, arenas, collector)\n"
                "          gc       full collection in every worker at its next safe point\n"
                "          pause    stop claiming new inputs (current ones finish)\n"

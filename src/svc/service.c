@@ -606,14 +606,17 @@ static int reply_status(svc *s, ro_state *rt, ro_sbuf *out)
     return ro_sbuf_appendf(rt, out,
                            "{\"state\": \"%s\", \"workers\": %d, \"queued\": %llu, \"in_progress\": %d, "
                            "\"done\": %llu, \"failed\": %llu, \"records_ok\": %llu, \"records_bad\": %llu, "
-                           "\"batches\": %llu}\n",
+                           "\"batches\": %llu, \"guard\": \"%s\", \"guard_level\": \"%s\", "
+                           "\"memory_pressure\": %.3f, \"open_fds\": %ld, \"intake_paused_by_guard\": %s}\n",
                            s->stopping ? "stopping" : s->paused ? "paused" : "running", s->nworkers,
                            (unsigned long long)atomic_load(&s->m.queue_depth), atomic_load(&s->m.in_progress),
                            (unsigned long long)atomic_load(&s->m.inputs_done),
                            (unsigned long long)atomic_load(&s->m.inputs_failed),
                            (unsigned long long)atomic_load(&s->m.records_ok),
                            (unsigned long long)atomic_load(&s->m.records_bad),
-                           (unsigned long long)atomic_load(&s->m.batches));
+                           (unsigned long long)atomic_load(&s->m.batches), s->guard.enabled ? "on" : "off",
+                           gd_level_name(s->guard.level), s->guard.last.pressure, s->guard.last.fds,
+                           atomic_load(&s->guard.intake_paused) ? "true" : "false");
 }
 
 static int reply_stats(svc *s, ro_state *rt, ro_sbuf *out)

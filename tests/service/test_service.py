@@ -327,6 +327,8 @@ def t_control_socket():
         p = ctl(spool, "--json", "status")
         st = json.loads(p.stdout)
         assert p.returncode == 0 and st["state"] == "running" and st["workers"] == 2, p
+        assert st["guard"] == "on" and st["guard_level"] == "ok" and st["open_fds"] > 3, st
+        assert 0 <= st["memory_pressure"] < 1 and st["intake_paused_by_guard"] is False, st
         p = ctl(spool, "status")
         assert "state: running" in p.stdout and "workers: 2" in p.stdout, p.stdout
         # pause: nothing new is claimed
