@@ -141,6 +141,7 @@ static void events_psi(svc_guard *g, char *said, size_t saidlen)
         struct epoll_event e = {.events = EPOLLPRI, .data.fd = fd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == 0) {
             g->psi_epoll = fd;          /* kept open: the trigger lives with it */
+            g->psi_watch = ep;
             add_event_fd(g, ep);
             snprintf(said, saidlen, "PSI trigger on");
             return;
@@ -158,7 +159,7 @@ void svc_guard_event_drain(svc_guard *g, int fd)
 {
     char buf[4096] __attribute__((aligned(8)));
     atomic_fetch_add(&g->events, 1);
-    if (fd == g->ev_fds[g->nev_fds - 1] && g->psi_epoll >= 0) {
+    if (fd == g->psi_watch) {
         struct epoll_event e[4];
         (void)epoll_wait(fd, e, 4, 0);
         return;
@@ -191,7 +192,9 @@ int svc_guard_init(svc_guard *g, const svc_config *c, int nworkers, svc_log *lg)
     memset(g, 0, sizeof *g);
     g->lg = lg;
     g->psi_epoll = -1;
+    g->psi_watch = -1;
     g->collect_spacing_ns = MIN_COLLECT_SPACING_NS;
+    atomic_store(&g->spacing_pub, MIN_COLLECT_SPACING_NS);
     g->nworkers = nworkers;
     g->slots = calloc((size_t)nworkers, sizeof *g->slots);
     if (g->slots == NULL)
@@ -348,6 +351,7 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
         } else {
             g->collect_spacing_ns = MIN_COLLECT_SPACING_NS;
         }
+        atomic_store(&g->spacing_pub, g->collect_spacing_ns);
         /* Intake paused at hard, nothing in flight, and a collection
          * changed nothing: what holds the memory is reachable from no
          * work, and only a restart gives it back. */
@@ -561,44 +565,51 @@ void svc_guard_safe_point(svc_guard *g, int worker, ro_state *rt, bt_config *bcf
     atomic_store(&sl->files_open, ro_file_open_count(rt));
     /* Descriptors can run out between two samples (a batch may open
      * hundreds of files in a millisecond): estimate the process's count from
-     * the last sample's other descriptors plus every registry now. */
+     * the last sample's other descriptors plus every registry now. The
+     * worker then acts on its own, without waiting for the loop. */
+    const char *why = NULL;
+    bool close_now = false;
+    int64_t now = now_ns();
     uint64_t fd_soft = atomic_load(&g->fd_soft_count);
     if (g->enabled && fd_soft != 0) {
         uint64_t total = atomic_load(&g->fd_other);
         for (int i = 0; i < g->nworkers; i++)
             total += atomic_load(&g->slots[i].files_open);
-        if (total >= fd_soft && atomic_load(&sl->collect_done) >= atomic_load(&sl->collect_req)) {
-            snprintf(sl->trigger, sizeof sl->trigger, "fd_soft(safe-point)");
-            atomic_fetch_add(&sl->close_req, 1);
-            atomic_fetch_add(&sl->collect_req, 1);
+        if (total >= fd_soft) {
+            why = "fd_soft(safe-point)";
+            close_now = true;
         }
     }
-    /* The same for memory: every runtime's heap against what reaches soft,
-     * collecting only once this heap grew by a sixteenth of that since its
-     * last collection (so that leaks no collection frees do not make every
-     * safe point collect). */
+    /* The same for memory: every runtime's heap against what reaches soft.
+     * Only once this heap grew by a sixteenth of that allowance (at least
+     * 1 MiB) since its last collection, and no sooner than the loop's
+     * current spacing (which backs off while collections free nothing), so
+     * that leaks no collection frees do not make every safe point collect. */
     uint64_t allow = atomic_load(&g->heap_allow);
-    if (g->enabled && allow != 0 && atomic_load(&sl->collect_done) >= atomic_load(&sl->collect_req) &&
-        st.bytes_in_use > sl->heap_after + allow / 16) {
+    uint64_t step = allow / 16 > (1u << 20) ? allow / 16 : (1u << 20);
+    if (why == NULL && g->enabled && allow != 0 && st.bytes_in_use > sl->heap_after + step &&
+        now - sl->last_collect_ns >= atomic_load(&g->spacing_pub)) {
         uint64_t heaps = 0;
         for (int i = 0; i < g->nworkers; i++)
             heaps += atomic_load(&g->slots[i].heap_bytes);
-        if (heaps >= allow) {
-            snprintf(sl->trigger, sizeof sl->trigger, "soft(safe-point)");
-            atomic_fetch_add(&sl->collect_req, 1);
-        }
+        if (heaps >= allow)
+            why = "soft(safe-point)";
     }
     unsigned long long want = atomic_load(&sl->collect_req);
-    if (atomic_load(&sl->collect_done) >= want)
+    bool asked = atomic_load(&sl->collect_done) < want;
+    if (!asked && why == NULL)
         return;
+    char trigger[sizeof sl->trigger];
+    snprintf(trigger, sizeof trigger, "%s", asked ? sl->trigger : why);
+    unsigned long long cwant = atomic_load(&sl->close_req);
+    close_now |= atomic_load(&sl->close_done) < cwant;
     int64_t t0 = now_ns();
     uint64_t rss0 = rss_now(), heap0 = st.bytes_in_use;
     size_t files0 = ro_file_open_count(rt);
     ro_gc_report r;
     ro_gc_collect(rt, RO_GC_GENERATIONS - 1, &r);   /* also free lists, intern table, free pages */
     uint64_t closed = 0;
-    unsigned long long cwant = atomic_load(&sl->close_req);
-    if (atomic_load(&sl->close_done) < cwant) {
+    if (close_now) {
         closed = close_files(g, worker, rt);
         atomic_store(&sl->close_done, cwant);
         count(g, SVC_GA_CLOSE_FILES, closed);
@@ -610,17 +621,19 @@ void svc_guard_safe_point(svc_guard *g, int worker, ro_state *rt, bt_config *bcf
     uint64_t rss1 = rss_now();
     atomic_store(&sl->heap_bytes, st.bytes_in_use);
     sl->heap_after = st.bytes_in_use;
+    sl->last_collect_ns = now_ns();
     atomic_store(&sl->files_open, ro_file_open_count(rt));
     count(g, SVC_GA_COLLECT, 1);
     svc_log_write(g->lg, 5,
                   "guard collect worker=%d trigger=%s: heap %.1fMiB -> %.1fMiB, rss %.1fMiB -> %.1fMiB, "
                   "open files %zu -> %zu (%llu closed by finalizers, %llu force-closed), collected=%llu "
                   "released=%.1fMiB took=%.1fms (collection %.1fms, malloc_trim %.1fms)",
-                  worker, sl->trigger, mib(heap0), mib(st.bytes_in_use), mib(rss0), mib(rss1), files0,
+                  worker, trigger, mib(heap0), mib(st.bytes_in_use), mib(rss0), mib(rss1), files0,
                   ro_file_open_count(rt), (unsigned long long)r.files_closed, (unsigned long long)closed,
                   (unsigned long long)r.collected, mib(r.bytes_released), (double)(now_ns() - t0) / 1e6,
                   (double)r.pause_ns / 1e6, (double)t_trim / 1e6);
-    atomic_store(&sl->collect_done, want);
+    if (asked)
+        atomic_store(&sl->collect_done, want);
 }
 
 /* --------------------------------------------------------------- export */

@@ -35,6 +35,7 @@ typedef struct svc_guard_slot {
     atomic_ullong files_open;                  /* open files in its registry */
     atomic_ullong batch_records;               /* records in the batch being built */
     uint64_t heap_after;                       /* its heap after its last collection (worker's own) */
+    int64_t last_collect_ns;                   /* when that was (worker's own) */
     char trigger[32];                          /* why the last collection was asked (written before collect_req) */
 } svc_guard_slot;
 
@@ -56,6 +57,7 @@ typedef struct svc_guard {
     atomic_ullong fd_other;         /* descriptors at the last sample not in any file registry */
     atomic_ullong fd_soft_count;    /* fd_soft as a number of descriptors (0 = no limit known) */
     atomic_ullong heap_allow;       /* runtime heaps (all together) that reach soft; 0 = unknown */
+    atomic_llong spacing_pub;       /* collect_spacing_ns, for workers */
     atomic_int intake_paused;
     /* Loop-thread state: */
     gd_sample last;
@@ -77,7 +79,8 @@ typedef struct svc_guard {
     /* Kernel event sources (descriptors the loop watches; -1 = none). */
     int ev_fds[6];
     int nev_fds;
-    int psi_epoll;                  /* epoll set holding the PSI trigger (EPOLLPRI) */
+    int psi_epoll;                  /* the PSI trigger's descriptor (kept open), or -1 */
+    int psi_watch;                  /* the epoll set holding it (EPOLLPRI), watched by the loop, or -1 */
 } svc_guard;
 
 /* Set up from the configuration (open the cgroup, register kernel events
