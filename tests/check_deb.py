@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 src = os.path.abspath(sys.argv[1])
 for tool in ("dpkg-buildpackage", "lintian", "dh"):
     if shutil.which(tool) is None:
@@ -29,17 +31,6 @@ for tool in ("dpkg-buildpackage", "lintian", "dh"):
 work = tempfile.mkdtemp(prefix="reclaimd-deb-")
 os.chmod(work, 0o755)   # the unprivileged check below must reach the unpacked root
 tree = os.path.join(work, "reclaimd")
-bad = passed = 0
-
-
-def check(ok, what):
-    global bad, passed
-    if ok:
-        passed += 1
-        print("ok   ", what)
-    else:
-        bad += 1
-        print("FAIL ", what)
 
 
 try:
@@ -94,5 +85,4 @@ try:
               ("" if p.returncode == 0 else ":\n" + p.stderr))
 finally:
     shutil.rmtree(work)
-print("%d passed, %d failed" % (passed, bad))
-sys.exit(1 if bad else 0)
+finish()

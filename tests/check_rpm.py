@@ -21,23 +21,14 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish
+
 SKIP = 77
 src = os.path.abspath(sys.argv[1])
 if shutil.which("rpmbuild") is None:
     print("SKIP: rpmbuild is not installed (Debian package rpm)")
     sys.exit(SKIP)
 work = tempfile.mkdtemp(prefix="reclaimd-rpm-")
-bad = passed = 0
-
-
-def check(ok, what):
-    global bad, passed
-    if ok:
-        passed += 1
-        print("ok   ", what)
-    else:
-        bad += 1
-        print("FAIL ", what)
 
 
 def pc(var):
@@ -97,5 +88,4 @@ try:
     check(p.returncode == 0 and p.stdout.startswith("reclaimd 0.1.0"), "the packaged reclaimd --version runs")
 finally:
     shutil.rmtree(work, ignore_errors=True)
-print("%d passed, %d failed" % (passed, bad))
-sys.exit(1 if bad else 0)
+finish()

@@ -27,20 +27,11 @@ import subprocess
 import sys
 import time
 
+from checks import check, finish
+
 SKIP = 77
 deb_dir = os.path.abspath(sys.argv[1])
 CACHE = "/var/cache/reclaimd-test"
-bad = passed = 0
-
-
-def check(ok, what, detail=""):
-    global bad, passed
-    if ok:
-        passed += 1
-        print("ok   ", what)
-    else:
-        bad += 1
-        print("FAIL ", what + (":\n" + detail if detail else ""))
 
 
 def skip(why):
@@ -236,5 +227,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print("%d passed, %d failed" % (passed, bad))
-    sys.exit(1 if bad else 0)
+    finish()

@@ -2,9 +2,10 @@
 #include "metrics.h"
 
 #include "config.h"
+#include "gd.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -78,30 +79,15 @@ void svc_metrics_publish(svc_metrics *m, int worker, ro_state *rt, int alive)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* The guard's probes serve the plain gauges too. */
 static uint64_t rss_bytes(void)
 {
-    unsigned long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "re");
-    if (f == NULL)
+    char buf[4096];
+    uint64_t rss = 0, anon = 0;
+    if (gd_read_file(AT_FDCWD, "/proc/self/status", buf, sizeof buf) < 0 ||
+        gd_parse_proc_status(buf, &rss, &anon) != 0)
         return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static long open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;   /* not the descriptor of this listing */
+    return rss;
 }
 
 #define PUT(...) do { if (ro_sbuf_appendf(rt, out, __VA_ARGS__) != 0) return -1; } while (0)
@@ -140,7 +126,7 @@ int svc_metrics_render(svc_metrics *m, ro_state *rt, ro_sbuf *out)
     getrlimit(RLIMIT_NOFILE, &rl);
     PUT("# HELP reclaimd_open_fds Open file descriptors.\n# TYPE reclaimd_open_fds gauge\nreclaimd_open_fds %ld\n"
         "# HELP reclaimd_fd_limit Soft RLIMIT_NOFILE.\n# TYPE reclaimd_fd_limit gauge\nreclaimd_fd_limit %llu\n",
-        open_fds(), (unsigned long long)rl.rlim_cur);
+        gd_count_fds(), (unsigned long long)rl.rlim_cur);
     pthread_mutex_lock(&m->mu);
     int n = m->nworkers;
     svc_runtime_snapshot *snaps = malloc((size_t)(n > 0 ? n : 1) * sizeof *snaps);
