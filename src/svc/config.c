@@ -66,29 +66,29 @@ static const cf_key keys[] = {
      "address and port of the Prometheus endpoint (GET /metrics), or off; an IPv4 address"},
     {"control", "socket", CF_STRING, OFF(control_socket), "/run/reclaimd/reclaimd.sock", 0, 0, NULL, NULL,
      "unix socket for reclaimctl (mode 0660), or off; left out with a warning when its directory is missing"},
-    {"guard", "enabled", CF_BOOL, OFF(guard_enabled), "on", 0, 0, NULL, NULL,
+    {"guard", "enabled", CF_BOOL, OFF(guard.enabled), "on", 0, 0, NULL, NULL,
      "the leak guard: watch memory and descriptors and act before the OOM killer or EMFILE (off only for comparison runs)"},
-    {"guard", "kernel_events", CF_BOOL, OFF(guard_events), "on", 0, 0, NULL, NULL,
+    {"guard", "kernel_events", CF_BOOL, OFF(guard.events), "on", 0, 0, NULL, NULL,
      "also sample at once on kernel notifications (cgroup thresholds and pressure level, cgroup v2 memory.events, PSI) where the kernel allows; off = the timer only"},
-    {"guard", "memory_budget", CF_SIZE, OFF(guard_budget), "0", 0, 1ull << 50, NULL, NULL,
+    {"guard", "memory_budget", CF_SIZE, OFF(guard.budget), "0", 0, 1ull << 50, NULL, NULL,
      "memory the daemon may use; 0 = no own limit: the budget is the smaller of the memory cgroup's limit and MemTotal"},
-    {"guard", "soft", CF_PERCENT, OFF(guard_soft), "70%", 1, 100, NULL, NULL,
+    {"guard", "soft", CF_PERCENT, OFF(guard.soft), "70%", 1, 100, NULL, NULL,
      "share of the budget at which every runtime collects, clears free lists, releases free pages and trims malloc"},
-    {"guard", "hard", CF_PERCENT, OFF(guard_hard), "85%", 1, 100, NULL, NULL,
+    {"guard", "hard", CF_PERCENT, OFF(guard.hard), "85%", 1, 100, NULL, NULL,
      "share of the budget at which intake pauses, batches halve and caches are dropped (undone below soft)"},
-    {"guard", "critical", CF_PERCENT, OFF(guard_critical), "95%", 1, 100, NULL, NULL,
+    {"guard", "critical", CF_PERCENT, OFF(guard.critical), "95%", 1, 100, NULL, NULL,
      "share of the budget at which the largest in-flight batch is aborted; still critical after a collection: exit 6 for a clean restart"},
-    {"guard", "fd_soft", CF_PERCENT, OFF(guard_fd_soft), "70%", 1, 100, NULL, NULL,
+    {"guard", "fd_soft", CF_PERCENT, OFF(guard.fd_soft), "70%", 1, 100, NULL, NULL,
      "share of RLIMIT_NOFILE at which runtimes collect and force-close files of finished batches or idle ones"},
-    {"guard", "fd_hard", CF_PERCENT, OFF(guard_fd_hard), "90%", 1, 100, NULL, NULL,
+    {"guard", "fd_hard", CF_PERCENT, OFF(guard.fd_hard), "90%", 1, 100, NULL, NULL,
      "share of RLIMIT_NOFILE at which intake also pauses until descriptors fall below fd_soft"},
-    {"guard", "interval", CF_DURATION, OFF(guard_interval_ms), "250ms", 1, 60000, NULL, NULL,
+    {"guard", "interval", CF_DURATION, OFF(guard.interval_ms), "250ms", 1, 60000, NULL, NULL,
      "sampling interval while usage is far from the next threshold"},
-    {"guard", "min_interval", CF_DURATION, OFF(guard_min_interval_ms), "10ms", 1, 60000, NULL, NULL,
+    {"guard", "min_interval", CF_DURATION, OFF(guard.min_interval_ms), "10ms", 1, 60000, NULL, NULL,
      "sampling interval at or above a threshold; the interval shrinks linearly toward it over the last 20 points of budget"},
-    {"guard", "file_idle_timeout", CF_DURATION, OFF(guard_file_idle_ms), "5min", 0, 86400000, NULL, NULL,
+    {"guard", "file_idle_timeout", CF_DURATION, OFF(guard.file_idle_ms), "5min", 0, 86400000, NULL, NULL,
      "at fd_soft, open files unused this long are force-closed even if their batch is still running"},
-    {"guard", "batch_min_users", CF_UINT, OFF(guard_batch_min_users), "25", 1, 1000000, NULL, NULL,
+    {"guard", "batch_min_users", CF_UINT, OFF(guard.batch_min_users), "25", 1, 1000000, NULL, NULL,
      "smallest batch the hard level shrinks batches to"},
     {"log", "level", CF_ENUM, OFF(log_level), "info", 0, 0, level_names, level_values,
      "least important level logged: err, warning, notice, info, debug"},
@@ -434,15 +434,15 @@ int svc_config_load(svc_config *c, const char *path, char *errs, size_t errlen)
         problem(&p, "syntax error (expected [section] or key = value)");
     else if (r < 0)
         problem(&p, "could not parse the file (error %d)", r);
-    if (!(c->guard_soft < c->guard_hard && c->guard_hard < c->guard_critical)) {
+    if (!(c->guard.soft < c->guard.hard && c->guard.hard < c->guard.critical)) {
         p.line = c->guard_line;
-        problem(&p, "[guard] soft, hard, critical: %u%%, %u%%, %u%% (expected soft < hard < critical)", c->guard_soft,
-                c->guard_hard, c->guard_critical);
+        problem(&p, "[guard] soft, hard, critical: %u%%, %u%%, %u%% (expected soft < hard < critical)", c->guard.soft,
+                c->guard.hard, c->guard.critical);
     }
-    if (c->guard_fd_soft >= c->guard_fd_hard) {
+    if (c->guard.fd_soft >= c->guard.fd_hard) {
         p.line = c->guard_line;
-        problem(&p, "[guard] fd_soft, fd_hard: %u%%, %u%% (expected fd_soft < fd_hard)", c->guard_fd_soft,
-                c->guard_fd_hard);
+        problem(&p, "[guard] fd_soft, fd_hard: %u%%, %u%% (expected fd_soft < fd_hard)", c->guard.fd_soft,
+                c->guard.fd_hard);
     }
     return p.problems;
 }

@@ -9,6 +9,18 @@
 
 #include "bt.h"
 
+/* [guard]: everything a reload may change at once. */
+typedef struct svc_guard_config {
+    bool enabled;                  /* enabled */
+    bool events;                   /* kernel_events (registered at start) */
+    size_t budget;                 /* memory_budget; 0 = none of its own */
+    uint32_t soft, hard, critical; /* percent of the budget */
+    uint32_t fd_soft, fd_hard;     /* percent of RLIMIT_NOFILE */
+    uint64_t interval_ms, min_interval_ms;
+    uint64_t file_idle_ms;         /* file_idle_timeout */
+    uint32_t batch_min_users;
+} svc_guard_config;
+
 typedef struct svc_config {
     char spool_dir[4096];          /* [spool] dir */
     bt_config batch;               /* [batch] users, bad_records, max_record_bytes, max_depth; [spool] done_action */
@@ -25,14 +37,7 @@ typedef struct svc_config {
     uint64_t rescan_interval_ms;   /* [spool] rescan_interval */
     char metrics_listen[64];       /* [metrics] listen: "ADDR:PORT" or "off" */
     char control_socket[108];      /* [control] socket: a path, or "off" */
-    bool guard_enabled;            /* [guard] enabled */
-    bool guard_events;             /* [guard] kernel_events */
-    size_t guard_budget;           /* [guard] memory_budget; 0 = none of its own */
-    uint32_t guard_soft, guard_hard, guard_critical;   /* percent of the budget */
-    uint32_t guard_fd_soft, guard_fd_hard;             /* percent of RLIMIT_NOFILE */
-    uint64_t guard_interval_ms, guard_min_interval_ms;
-    uint64_t guard_file_idle_ms;   /* [guard] file_idle_timeout */
-    uint32_t guard_batch_min_users;
+    svc_guard_config guard;        /* [guard] */
     int spool_dir_line;            /* line of [spool] dir in the file, 0 = not from a file */
     int guard_line;                /* line of the last [guard] key (for cross-key problems) */
 } svc_config;

@@ -172,18 +172,18 @@ void svc_guard_event_drain(svc_guard *g, int fd)
 
 static void configure(svc_guard *g, const svc_config *c)
 {
-    g->enabled = c->guard_enabled;
-    g->budget_cfg = c->guard_budget;
-    g->pol.soft = c->guard_soft / 100.0;
-    g->pol.hard = c->guard_hard / 100.0;
-    g->pol.critical = c->guard_critical / 100.0;
-    g->pol.fd_soft = c->guard_fd_soft / 100.0;
-    g->pol.fd_hard = c->guard_fd_hard / 100.0;
-    g->pol.interval_ms = c->guard_interval_ms;
-    g->pol.min_interval_ms = c->guard_min_interval_ms < c->guard_interval_ms ? c->guard_min_interval_ms
-                                                                             : c->guard_interval_ms;
-    g->file_idle_ns = c->guard_file_idle_ms * (uint64_t)MS;
-    g->min_users = c->guard_batch_min_users;
+    g->enabled = c->guard.enabled;
+    g->budget_cfg = c->guard.budget;
+    g->pol.soft = c->guard.soft / 100.0;
+    g->pol.hard = c->guard.hard / 100.0;
+    g->pol.critical = c->guard.critical / 100.0;
+    g->pol.fd_soft = c->guard.fd_soft / 100.0;
+    g->pol.fd_hard = c->guard.fd_hard / 100.0;
+    g->pol.interval_ms = c->guard.interval_ms;
+    g->pol.min_interval_ms = c->guard.min_interval_ms < c->guard.interval_ms ? c->guard.min_interval_ms
+                                                                             : c->guard.interval_ms;
+    g->file_idle_ns = c->guard.file_idle_ms * (uint64_t)MS;
+    g->min_users = c->guard.batch_min_users;
     g->base_users = c->batch.users_per_batch;
 }
 
@@ -213,13 +213,13 @@ int svc_guard_init(svc_guard *g, const svc_config *c, int nworkers, svc_log *lg)
         return 0;
     }
     char ev1[160] = "no memory cgroup", ev2[96] = "PSI trigger off";
-    if (!c->guard_events)
+    if (!c->guard.events)
         snprintf(ev1, sizeof ev1, "off ([guard] kernel_events = off)");
     else if (g->cg.version == 1)
         events_v1(g, s.budget, ev1, sizeof ev1);
     else if (g->cg.version == 2)
         events_v2(g, ev1, sizeof ev1);
-    if (c->guard_events)
+    if (c->guard.events)
         events_psi(g, ev2, sizeof ev2);
     char fig[160];
     figures(&s, fig, sizeof fig);

@@ -563,17 +563,7 @@ static bool do_reload(svc *s, char *msg, size_t msglen)
         c->rescan_interval_ms = next.rescan_interval_ms;
         c->log_level = next.log_level;
         s->lg->level = next.log_level;
-        c->guard_enabled = next.guard_enabled;
-        c->guard_budget = next.guard_budget;
-        c->guard_soft = next.guard_soft;
-        c->guard_hard = next.guard_hard;
-        c->guard_critical = next.guard_critical;
-        c->guard_fd_soft = next.guard_fd_soft;
-        c->guard_fd_hard = next.guard_fd_hard;
-        c->guard_interval_ms = next.guard_interval_ms;
-        c->guard_min_interval_ms = next.guard_min_interval_ms;
-        c->guard_file_idle_ms = next.guard_file_idle_ms;
-        c->guard_batch_min_users = next.guard_batch_min_users;
+        c->guard = next.guard;
         s->cfg_gen++;
         pthread_mutex_unlock(&s->mu);
         svc_guard_reconfigure(&s->guard, c);
