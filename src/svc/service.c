@@ -89,6 +89,7 @@ struct svc {
     int exit_code;
     uint64_t cfg_gen;         /* bumped by each successful reload (mu) */
     bool once;                /* --once: stop when the spool is drained */
+    atomic_int once_errors;   /* --once: claiming failed (exit 4) */
     char **failed;            /* inputs that failed in this run: not retried until the next rescan (mu) */
     size_t nfailed;
     svc_guard guard;
@@ -251,8 +252,11 @@ static void *worker_main(void *arg)
                 if (r == 0)
                     r = bt_claim_next(&w, name, sizeof name, err, sizeof err);
             }
-            if (r < 0)
+            if (r < 0) {
                 svc_log_write(s->lg, 3, "worker=%d %s", wk->index, err);
+                if (s->once)
+                    atomic_store(&s->once_errors, 1);   /* --once ends with exit 4 instead of retrying */
+            }
             if (r == 1) {
                 if (!orphan)
                     svc_log_write(s->lg, 6, "input=%s claimed worker=%d", name, wk->index);
@@ -278,7 +282,7 @@ static void *worker_main(void *arg)
                 continue;
             }
             svc_metrics_publish(&s->m, wk->index, rt, 1);
-            if (r == 0 && !paused && !atomic_exchange(&wk->idle, 1))
+            if ((r == 0 || (r < 0 && s->once)) && !paused && !atomic_exchange(&wk->idle, 1))
                 ev_async_send(s->loop, &s->wake);   /* --once: the loop checks for a drained spool */
             /* Nothing to do: sleep until the loop sees something new (or
              * once a second, should a wakeup be lost). */
@@ -886,7 +890,7 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
         wake_workers(s);
     }
     rc = s->exit_code;
-    if (rc == SVC_EXIT_OK && once && atomic_load(&s->m.inputs_failed) != 0)
+    if (rc == SVC_EXIT_OK && once && (atomic_load(&s->m.inputs_failed) != 0 || atomic_load(&s->once_errors)))
         rc = SVC_EXIT_INPUT;
     if (rc != SVC_EXIT_DRAIN_TIMEOUT) {
         for (int i = 0; i < s->nworkers; i++)
