@@ -40,6 +40,7 @@ int gd_parse_limit(const char *text, uint64_t *out);
 typedef struct gd_cgroup_loc {
     int version;            /* 1 (memory controller) or 2 (unified); 0 = none */
     char dir[4096];         /* the cgroup's directory, e.g. /sys/fs/cgroup/memory/a/b */
+    bool is_root;           /* the process is in the hierarchy's root cgroup ("/") */
 } gd_cgroup_loc;
 /* From /proc/self/cgroup and /proc/self/mountinfo: prefers the v1 memory
  * controller when one is mounted, else the v2 hierarchy (the caller checks it
@@ -71,7 +72,7 @@ typedef struct gd_cgroup_sample {
 } gd_cgroup_sample;
 
 /* Find and open this process's memory cgroup (cg->version = 0 when there is
- * none usable). Returns 0. */
+ * none usable, or only an unlimited root cgroup). Returns 0. */
 int gd_cgroup_open(gd_cgroup *cg);
 void gd_cgroup_close(gd_cgroup *cg);
 int gd_cgroup_read(const gd_cgroup *cg, gd_cgroup_sample *out);

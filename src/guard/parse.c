@@ -212,11 +212,13 @@ int gd_parse_cgroup_location(const char *proc_cgroup, const char *mountinfo, gd_
     if (have_v1 && find_mount(mountinfo, "cgroup", "memory", root, sizeof root, mnt, sizeof mnt) == 0 &&
         join(out->dir, sizeof out->dir, mnt, root, v1path) == 0) {
         out->version = 1;
+        out->is_root = strcmp(v1path, "/") == 0;
         return 0;
     }
     if (have_v2 && find_mount(mountinfo, "cgroup2", NULL, root, sizeof root, mnt, sizeof mnt) == 0 &&
         join(out->dir, sizeof out->dir, mnt, root, v2path) == 0) {
         out->version = 2;
+        out->is_root = strcmp(v2path, "/") == 0;
         return 0;
     }
     return -1;

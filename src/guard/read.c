@@ -73,6 +73,12 @@ int gd_cgroup_open(gd_cgroup *cg)
     cg->version = loc.version;
     cg->dirfd = fd;
     snprintf(cg->dir, sizeof cg->dir, "%s", loc.dir);
+    /* A root cgroup without a limit (the host's own: its usage is the whole
+     * machine's) says nothing MemTotal and RSS do not; a container's root,
+     * seen through a cgroup namespace, has its limit and is kept. */
+    gd_cgroup_sample cs;
+    if (loc.is_root && (gd_cgroup_read(cg, &cs) != 0 || cs.limit == GD_UNLIMITED))
+        gd_cgroup_close(cg);
     return 0;
 }
 

@@ -289,6 +289,24 @@ static void request_collect(svc_guard *g, const char *trigger, bool close_files,
         g->wake(g->wake_ud);
 }
 
+/* A restart gives back this process's memory, not what others in the
+ * cgroup (or on the machine) use: restart only when that would bring usage
+ * below hard. Says once why not. */
+static bool restart_helps(svc_guard *g, const gd_sample *s, const char *fig)
+{
+    uint64_t others = s->usage > s->rss ? s->usage - s->rss : 0;
+    if (s->budget == GD_UNLIMITED || (double)others < g->pol.hard * (double)s->budget) {
+        g->outside_said = false;
+        return true;
+    }
+    if (!g->outside_said)
+        svc_log_write(g->lg, 3, "guard: memory is held outside this process (%.1fMiB of the %.1fMiB counted; %s): "
+                                "a restart would not help, intake stays paused until it falls",
+                      mib(others), mib(s->usage), fig);
+    g->outside_said = true;
+    return false;
+}
+
 uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
 {
     gd_sample s;
@@ -355,7 +373,7 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
         /* Intake paused at hard, nothing in flight, and a collection
          * changed nothing: what holds the memory is reachable from no
          * work, and only a restart gives it back. */
-        if (g->idle_check && lvl >= GD_HARD) {
+        if (g->idle_check && lvl >= GD_HARD && restart_helps(g, &s, fig)) {
             g->idle_check = false;
             g->restart = true;
             count(g, SVC_GA_RESTART, 1);
@@ -371,7 +389,7 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
      * critical means what fills memory survives collection: restart. */
     if (g->restart_pending && !aborts_pending(g) && !collections_pending(g)) {
         g->restart_pending = false;
-        if (lvl == GD_CRITICAL) {
+        if (lvl == GD_CRITICAL && restart_helps(g, &s, fig)) {
             g->restart = true;
             count(g, SVC_GA_RESTART, 1);
             svc_log_write(g->lg, 2, "guard critical: still critical after aborting a batch and collecting "

@@ -70,6 +70,7 @@ typedef struct svc_guard {
     bool collect_outstanding;       /* a round of collections was asked for and is not yet judged */
     double collect_pressure;        /* pressure when it was asked for */
     int64_t collect_spacing_ns;     /* least time between rounds (backs off while they free nothing) */
+    bool outside_said;              /* logged that memory is held outside this process */
     bool idle_check;                /* paused at hard, nothing in flight: the last collection decides */
     uint64_t cg_oom_kills_at_start;
     /* Exported: */

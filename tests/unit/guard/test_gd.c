@@ -92,9 +92,11 @@ static void cgroup_location_v1_hybrid_and_v2(void **state)
     assert_int_equal(gd_parse_cgroup_location(pc, mountinfo_fixture, &loc), 0);
     assert_int_equal(loc.version, 1);
     assert_string_equal(loc.dir, "/sys/fs/cgroup/memory/system.slice/reclaimd.service");
+    assert_false(loc.is_root);
     /* Root cgroup. */
     assert_int_equal(gd_parse_cgroup_location("4:memory:/\n", mountinfo_fixture, &loc), 0);
     assert_string_equal(loc.dir, "/sys/fs/cgroup/memory");
+    assert_true(loc.is_root);
     /* Pure v2. */
     const char *mi2 = "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
     assert_int_equal(gd_parse_cgroup_location("0::/user.slice/x.scope\n", mi2, &loc), 0);
