@@ -295,10 +295,8 @@ static void request_collect(svc_guard *g, const char *trigger, bool close_files,
 static bool restart_helps(svc_guard *g, const gd_sample *s, const char *fig)
 {
     uint64_t others = s->usage > s->rss ? s->usage - s->rss : 0;
-    if (s->budget == GD_UNLIMITED || (double)others < g->pol.hard * (double)s->budget) {
-        g->outside_said = false;
+    if (s->budget == GD_UNLIMITED || (double)others < g->pol.hard * (double)s->budget)
         return true;
-    }
     if (!g->outside_said)
         svc_log_write(g->lg, 3, "guard: memory is held outside this process (%.1fMiB of the %.1fMiB counted; %s): "
                                 "a restart would not help, intake stays paused until it falls",
@@ -399,7 +397,13 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
         }
         svc_log_write(g->lg, 5, "guard: critical passed after the abort and collection (%s)", fig);
     }
-    if (lvl == GD_CRITICAL && !g->restart_pending) {
+    /* At once the first time; once a restart was found not to help (the
+     * memory is held outside), spaced like other rounds, so that collections
+     * that free nothing back off instead of repeating every sample. */
+    if (lvl < GD_HARD)
+        g->outside_said = false;
+    bool spaced = !g->outside_said || now - g->last_collect_ns >= g->collect_spacing_ns;
+    if (lvl == GD_CRITICAL && !g->restart_pending && spaced) {
         int victim = -1;
         uint64_t most = 0;
         for (int i = 0; i < g->nworkers; i++) {
@@ -464,7 +468,7 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
         request_collect(g, lvl >= GD_HARD ? "hard" : lvl >= GD_SOFT ? "soft" : "fd_soft", fdl >= 1, now);
     /* Paused at hard with nothing in flight: one more collection decides
      * whether a restart is needed (above). */
-    if (lvl >= GD_HARD && atomic_load(&g->intake_paused) && !g->idle_check && !collections_pending(g)) {
+    if (lvl >= GD_HARD && atomic_load(&g->intake_paused) && !g->idle_check && !collections_pending(g) && spaced) {
         bool busy = false;
         for (int i = 0; i < g->nworkers; i++)
             busy |= atomic_load(&g->slots[i].busy) != 0;

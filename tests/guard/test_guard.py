@@ -285,6 +285,48 @@ def t_acts_inside_one_long_batch():
         cg.close()
 
 
+def t_memory_held_by_others_pauses_without_restart():
+    """Another process of the cgroup holds most of the limit: the guard pauses
+    intake and says the memory is held outside (a restart would not help)
+    instead of exiting; once the other process ends, the input completes."""
+    inputs = dataset("others", 1, 20000)
+    want = reference(inputs)
+    cg = cgroup_or_skip()
+    hog = None
+    try:
+        hog = subprocess.Popen(["/usr/bin/python3", "-c",
+                                "import sys, time\nb = bytearray(%d)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+                                "print('ready', flush=True)\ntime.sleep(600)" % (116 << 20)],
+                               stdout=subprocess.PIPE, text=True, preexec_fn=cg.enter)
+        assert hog.stdout.readline().strip() == "ready"
+        d, conf = spool(inputs, leaky_conf(True))
+        before = cg.oom_kills()
+        p = subprocess.Popen([RECLAIMD, "--once", "--config", conf], stderr=subprocess.PIPE, text=True,
+                             preexec_fn=cg.enter)
+        log = []
+        t0 = time.monotonic()
+        for line in p.stderr:
+            log.append(line)
+            if "held outside this process" in line or time.monotonic() - t0 > 60:
+                break
+        assert any("held outside this process" in l for l in log), "".join(log)[-3000:]
+        hog.kill()
+        hog.wait()
+        _, rest = p.communicate(timeout=300)
+        log.append(rest)
+        text = "".join(log)
+        assert p.returncode == 0, (p.returncode, text[-3000:])
+        assert "exiting with code 6" not in text and cg.oom_kills() == before, text[-3000:]
+        assert outputs(d) == want
+        print("  paused while another process held the cgroup; no restart, 0 OOM kills; done once it left")
+        shutil.rmtree(d)
+    finally:
+        if hog is not None and hog.poll() is None:
+            hog.kill()
+            hog.wait()
+        cg.close()
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("t_") and (not ONLY or n in ONLY)]
     failed = skipped = 0
