@@ -99,7 +99,9 @@ struct svc {
 
 /* --------------------------------------------------------------- notify */
 
-static void notify_status(svc *s)
+/* Send STATUS= when it changed; with ready, READY=1 goes in the same datagram,
+ * so a manager never sees the service ready without its status. */
+static void notify_status_ready(svc *s, bool ready)
 {
     if (getenv("NOTIFY_SOCKET") == NULL)
         return;
@@ -113,10 +115,20 @@ static void notify_status(svc *s)
              (unsigned long long)atomic_load(&s->m.inputs_failed),
              (unsigned long long)(atomic_load(&s->m.records_ok) + atomic_load(&s->m.records_bad)),
              (unsigned long long)atomic_load(&s->m.records_bad), gs);
+    if (ready) {
+        snprintf(s->last_status, sizeof s->last_status, "%s", line);
+        sd_notifyf(0, "READY=1\n%s", line);
+        return;
+    }
     if (strcmp(line, s->last_status) == 0)
         return;
     snprintf(s->last_status, sizeof s->last_status, "%s", line);
     sd_notify(0, line);
+}
+
+static void notify_status(svc *s)
+{
+    notify_status_ready(s, false);
 }
 
 /* -------------------------------------------------------------- workers */
@@ -531,7 +543,7 @@ static bool do_reload(svc *s, char *msg, size_t msglen)
     if (s->config_path == NULL) {
         snprintf(msg, msglen, "no configuration file (started without --config): nothing to reload");
         svc_log_write(s->lg, 5, "reload: %s", msg);
-        sd_notify(0, "READY=1");
+        notify_status_ready(s, true);
         return false;
     }
     svc_config next;
@@ -579,9 +591,7 @@ static bool do_reload(svc *s, char *msg, size_t msglen)
         ok = true;
     }
     svc_config_free(&next);
-    sd_notify(0, "READY=1");
-    s->last_status[0] = '\0';
-    notify_status(s);
+    notify_status_ready(s, true);
     return ok;
 }
 
@@ -874,9 +884,10 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     svc_log_write(lg, 5, "started spool=%s workers=%d job=%s users=%u", cfg->spool_dir, s->nworkers, s->job->name,
                   cfg->batch.users_per_batch);
-    sd_notify(0, "READY=1");
     atomic_store(&s->m.queue_depth, count_inbox(s));
     guard_run(s, "start");
+    if (!s->stopping)
+        notify_status_ready(s, true);
     if (demo != NULL) {
         ev_timer_init(&s->demo_t, on_demo_tick, 1.0, 1.0);
         s->demo_t.data = s;
