@@ -4,9 +4,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
- * usage: churn [--n N] [--json] [--no-python]
+ * usage: churn [--n N] [--kind dict|tuple|float|list] [--json] [--no-python]
  * For each kind, N times: make the loop counter an int object, build one
  * small object from it, drop both. The Python twin is the same loop:
  *   dict {'k': i}   tuple (i, i)   float i * 0.5   list [i]
@@ -73,10 +74,19 @@ static const char PY_CHURN[] =
 int main(int argc, char **argv)
 {
     if (bench_flag(argc, argv, "--help")) {
-        printf("usage: churn [--n N] [--json] [--no-python]\n");
+        printf("usage: churn [--n N] [--kind dict|tuple|float|list] [--json] [--no-python]\n");
         return 0;
     }
     long long n = bench_opt_ll(argc, argv, "--n", 10000000);
+    int only = -1;                          /* --kind: one kind, no CPython (for profilers) */
+    for (int i = 1; i + 1 < argc; i++)
+        for (int k = 0; strcmp(argv[i], "--kind") == 0 && k < K_COUNT; k++)
+            if (strcmp(argv[i + 1], kind_key[k]) == 0)
+                only = k;
+    if (only >= 0) {
+        printf("%s: %.2f ns per object\n", kind_name[only], churn_ns(only, n, 1024 * 1024));
+        return 0;
+    }
     double on[K_COUNT], off[K_COUNT], py[K_COUNT] = {0};
     for (int k = 0; k < K_COUNT; k++) {
         on[k] = churn_ns(k, n, 1024 * 1024);
