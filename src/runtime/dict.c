@@ -22,16 +22,8 @@
 #define USABLE(size) (((size) << 1) / 3)
 #define TABLE_BYTES(size) ((size) * sizeof(int32_t) + USABLE(size) * sizeof(ro_dict_entry))
 
-size_t ro_dict_min_table_bytes(void)
-{
-    return TABLE_BYTES(MIN_SIZE);
-}
-
-/* Smallest tables go to their free list: most dicts in a batch are small. */
 static void table_release(ro_state *rt, int32_t *index, size_t size)
 {
-    if (size == MIN_SIZE && ro_freelist_push(rt, RO_FL_DICTTABLE, index))
-        return;
     ro_mem_free(rt, index, TABLE_BYTES(size));
 }
 
@@ -46,9 +38,7 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
         }
         size <<= 1;
     }
-    int32_t *index = size == MIN_SIZE ? ro_freelist_pop(rt, RO_FL_DICTTABLE) : NULL;
-    if (index == NULL)
-        index = ro_mem_alloc(rt, TABLE_BYTES(size));
+    int32_t *index = ro_mem_alloc(rt, TABLE_BYTES(size));
     if (index == NULL)
         return -1;
     memset(index, 0xff, size * sizeof(int32_t));   /* every slot IX_EMPTY */
@@ -302,13 +292,42 @@ static void dict_clear(ro_state *rt, ro_object *o)
         table_release(rt, dead.d_index, dead.d_mask + 1);
 }
 
+/* A dead dict goes to its free list keeping its table when that is the
+ * smallest one, emptied (most dicts in a batch are small): the next small
+ * dict then allocates nothing. Parked dicts have either no table or an empty
+ * smallest one, and no entries. */
 static void dict_dealloc(ro_state *rt, ro_object *o)
 {
+    ro_dict *d = (ro_dict *)o;
     ro_gc_untrack(rt, o);
-    dict_clear(rt, o);
+    if (d->d_mask + 1 != MIN_SIZE) {
+        dict_clear(rt, o);
+    } else {
+        ro_dict_entry *e = d->d_entries;
+        size_t n = d->d_nentries;
+        d->d_used = d->d_nentries = 0;  /* no reference is left to d: nothing can look at it below */
+        for (size_t i = 0; i < n; i++) {
+            if (e[i].e_key != NULL) {
+                ro_decref(rt, e[i].e_key);
+                ro_decref(rt, e[i].e_value);
+            }
+        }
+        memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
+    }
     if (ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
         return;
+    ro_dict_parked_release(rt, o);
     ro_object_free(rt, o, sizeof(ro_dict));
+}
+
+void ro_dict_parked_release(ro_state *rt, ro_object *o)
+{
+    ro_dict *d = (ro_dict *)o;
+    if (d->d_index != NULL)
+        table_release(rt, d->d_index, d->d_mask + 1);
+    d->d_index = NULL;
+    d->d_entries = NULL;
+    d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
 }
 
 static int dict_traverse(ro_object *o, ro_visit_fn visit, void *arg)
@@ -367,13 +386,20 @@ void ro_type_init_dict(ro_state *rt, ro_type *t)
 
 ro_object *ro_dict_new(ro_state *rt)
 {
-    ro_object *o = ro_freelist_alloc(rt, RO_FL_DICT, &rt->types[RO_K_DICT], sizeof(ro_dict), true);
-    if (o == NULL)
-        return NULL;
-    ro_dict *d = (ro_dict *)o;
-    d->d_index = NULL;
-    d->d_entries = NULL;
-    d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
+    ro_type *t = &rt->types[RO_K_DICT];
+    void *parked = ro_freelist_pop(rt, RO_FL_DICT);
+    ro_object *o;
+    if (parked != NULL) {
+        o = ro_freelist_init(parked, t, true);   /* empty, its table (if any) kept */
+    } else {
+        o = ro_object_alloc(rt, t, sizeof(ro_dict), true);
+        if (o == NULL)
+            return NULL;
+        ro_dict *d = (ro_dict *)o;
+        d->d_index = NULL;
+        d->d_entries = NULL;
+        d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
+    }
     ro_gc_after_alloc(rt);     /* untracked until it holds a container */
     return o;
 }

@@ -104,11 +104,9 @@ int ro_gc_is_tracked(const ro_object *o)
 
 static void collect_generations(ro_state *rt);
 
-void ro_gc_after_alloc(ro_state *rt)
+void ro_gc_threshold_passed(ro_state *rt)
 {
-    ro_gcgen *g0 = &rt->gens[0];
-    g0->count++;
-    if (g0->count > g0->threshold && g0->threshold != 0 && rt->gc_enabled && !rt->gc_collecting)
+    if (rt->gens[0].threshold != 0 && rt->gc_enabled && !rt->gc_collecting)
         collect_generations(rt);
 }
 

@@ -5,7 +5,10 @@
 
 static void int_dealloc(ro_state *rt, ro_object *o)
 {
-    ro_mem_free_fast(rt, o, o->ob_aux == RO_INT_BIG_MARK ? sizeof(ro_int) : sizeof(ro_object));
+    if (o->ob_aux == RO_INT_BIG_MARK)
+        ro_mem_free_fast(rt, o, sizeof(ro_int));
+    else if (!ro_freelist_push(rt, RO_FL_INT, o))
+        ro_mem_free_fast(rt, o, sizeof(ro_object));
 }
 
 static int int_hash(ro_state *rt, ro_object *o, uint64_t *out)
@@ -42,7 +45,7 @@ ro_object *ro_int_from_i64(ro_state *rt, int64_t v)
         return &rt->small_ints[v - RO_SMALLINT_MIN];   /* immortal: no incref needed */
     ro_type *t = &rt->types[RO_K_INT];
     if (v > INT32_MIN && v <= INT32_MAX) {
-        ro_object *o = ro_object_alloc(rt, t, sizeof(ro_object), false);
+        ro_object *o = ro_freelist_alloc(rt, RO_FL_INT, t, sizeof(ro_object), false);
         if (o != NULL)
             o->ob_aux = (int32_t)v;
         return o;

@@ -18,10 +18,20 @@ static void list_dealloc(ro_state *rt, ro_object *o)
     RO_SIZE(o) = 0;
     for (size_t i = 0; i < n; i++)
         ro_decref(rt, l->l_items[i]);
-    items_free(rt, l);
+    /* A parked list keeps a small item array: [x] again allocates nothing. */
+    bool keep = l->l_allocated <= RO_LIST_KEEP_ITEMS;
+    if (!keep)
+        items_free(rt, l);
     if (ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
         return;
+    if (keep)
+        items_free(rt, l);
     ro_object_free(rt, o, sizeof(ro_list));
+}
+
+void ro_list_parked_release(ro_state *rt, ro_object *o)
+{
+    items_free(rt, (ro_list *)o);
 }
 
 static int list_traverse(ro_object *o, ro_visit_fn visit, void *arg)
@@ -108,14 +118,22 @@ static int list_reserve(ro_state *rt, ro_list *l, size_t need)
 
 ro_object *ro_list_new(ro_state *rt, size_t hint)
 {
-    ro_object *o = ro_freelist_alloc(rt, RO_FL_LIST, &rt->types[RO_K_LIST], sizeof(ro_list), true);
-    if (o == NULL)
-        return NULL;
+    ro_type *t = &rt->types[RO_K_LIST];
+    void *parked = ro_freelist_pop(rt, RO_FL_LIST);
+    ro_object *o;
+    if (parked != NULL) {
+        o = ro_freelist_init(parked, t, true);   /* empty, its small item array kept */
+    } else {
+        o = ro_object_alloc(rt, t, sizeof(ro_list), true);
+        if (o == NULL)
+            return NULL;
+        ((ro_list *)o)->l_items = NULL;
+        ((ro_list *)o)->l_allocated = 0;
+    }
     ro_list *l = (ro_list *)o;
     RO_SIZE(o) = 0;
-    l->l_items = NULL;
-    l->l_allocated = 0;
     if (hint != 0 && list_reserve(rt, l, hint) != 0) {
+        items_free(rt, l);
         ro_object_free(rt, o, sizeof(ro_list));
         return NULL;
     }

@@ -120,19 +120,20 @@ typedef struct ro_freelist {
     uint32_t fl_count;
 } ro_freelist;
 
-/* One free list per block shape: float, list and dict objects, the smallest
- * dict table, tuples of 1 to 4 items. */
+/* One free list per block shape: compact int, float, list and dict objects,
+ * tuples of 1 to 4 items. */
 enum {
-    RO_FL_FLOAT, RO_FL_LIST, RO_FL_DICT, RO_FL_DICTTABLE,
+    RO_FL_INT, RO_FL_FLOAT, RO_FL_LIST, RO_FL_DICT,
     RO_FL_TUPLE1, RO_FL_TUPLE2, RO_FL_TUPLE3, RO_FL_TUPLE4,
     RO_FL_COUNT
 };
 #define RO_FL_TUPLE_MAX 4
-/* Bytes of the smallest dict table (dict.c). */
-size_t ro_dict_min_table_bytes(void);
-/* An object from free list `which` if it has one, else a fresh block;
- * header initialised as ro_object_alloc does. Returns NULL with RO_E_NOMEM. */
-ro_object *ro_freelist_alloc(ro_state *rt, int which, ro_type *type, size_t size, bool gc);
+/* Parked lists keep an item array of at most this many slots, and parked
+ * dicts their smallest table, so that making a small one again allocates
+ * nothing; these free what a parked block keeps (list.c, dict.c). */
+#define RO_LIST_KEEP_ITEMS 8
+void ro_list_parked_release(ro_state *rt, ro_object *list);
+void ro_dict_parked_release(ro_state *rt, ro_object *dict);
 
 /* --------------------------------------------------------- intern table */
 
@@ -370,6 +371,35 @@ static inline bool ro_freelist_push(ro_state *rt, int which, void *block)
     return true;
 }
 
+/* Initialise the header of a block taken from a free list, as
+ * ro_object_alloc does (built-in types only: no heap type reference, no
+ * finalizer count). Returns the object. */
+static inline ro_object *ro_freelist_init(void *block, ro_type *type, bool gc)
+{
+    ro_object *o = block;
+    if (gc) {
+        ro_gchead *g = block;
+        g->gc_next = g->gc_prev = NULL;
+        g->gc_flags = 0;
+        g->gc_refs = 0;
+        o = RO_GC_OBJ(g);
+    }
+    o->ob_refcnt = 1;
+    o->ob_aux = 0;
+    o->ob_type = type;
+    return o;
+}
+
+/* An object from free list `which` if it has one, else a fresh block, with
+ * its header initialised. Returns NULL with RO_E_NOMEM. */
+static inline ro_object *ro_freelist_alloc(ro_state *rt, int which, ro_type *type, size_t size, bool gc)
+{
+    void *block = ro_freelist_pop(rt, which);
+    if (RO_UNLIKELY(block == NULL))
+        return ro_object_alloc(rt, type, size, gc);
+    return ro_freelist_init(block, type, gc);
+}
+
 /* -------------------------------------------------- collector links */
 
 static inline void ro_gc_track(ro_state *rt, ro_object *o)
@@ -441,9 +471,16 @@ uint64_t ro_hash_double(double v);
 
 /* Collector link maintenance (gc.c). */
 void ro_gc_init(ro_state *rt);
-/* A container was created (tracked): count it and collect when the
- * generation 0 threshold is passed (gc.c). Call once the object is complete. */
-void ro_gc_after_alloc(ro_state *rt);
+/* The part of ro_gc_after_alloc past the threshold: collect if enabled (gc.c). */
+void ro_gc_threshold_passed(ro_state *rt);
+/* A container was created: count it and collect when the generation 0
+ * threshold is passed. Call once the object is complete. */
+static inline void ro_gc_after_alloc(ro_state *rt)
+{
+    ro_gcgen *g0 = &rt->gens[0];
+    if (RO_UNLIKELY(++g0->count > g0->threshold))
+        ro_gc_threshold_passed(rt);
+}
 int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *report);
 int ro_sbuf_vappendf(ro_state *rt, ro_sbuf *b, const char *fmt, va_list ap);
 int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b);

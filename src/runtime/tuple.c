@@ -95,34 +95,66 @@ void ro_type_init_tuple(ro_state *rt, ro_type *t)
     t->tp_repr = tuple_repr;
 }
 
+/* An n-item tuple with its items unset (the caller fills all n before any
+ * other call can see it); untracked until a container is stored in it. */
+static inline ro_object *tuple_alloc(ro_state *rt, size_t n)
+{
+    ro_object *o;
+    if (RO_LIKELY(n - 1 < RO_FL_TUPLE_MAX))
+        o = ro_freelist_alloc(rt, RO_FL_TUPLE1 + (int)n - 1, &rt->types[RO_K_TUPLE], TUPLE_SIZE(n), true);
+    else
+        o = ro_object_new(rt, &rt->types[RO_K_TUPLE], n);
+    if (o != NULL)
+        RO_SIZE(o) = n;
+    return o;
+}
+
 ro_object *ro_tuple_new(ro_state *rt, size_t n)
 {
     if (n == 0 || n > RO_FL_TUPLE_MAX)
         return ro_object_new(rt, &rt->types[RO_K_TUPLE], n);
-    ro_object *o = ro_freelist_alloc(rt, RO_FL_TUPLE1 + (int)n - 1, &rt->types[RO_K_TUPLE], TUPLE_SIZE(n), true);
+    ro_object *o = tuple_alloc(rt, n);
     if (o == NULL)
         return NULL;
-    RO_SIZE(o) = n;
     for (size_t i = 0; i < n; i++)
         ((ro_tuple *)o)->t_items[i] = NULL;
-    ro_gc_after_alloc(rt);     /* untracked until a container is stored in it */
+    ro_gc_after_alloc(rt);
     return o;
 }
 
 ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...)
 {
-    ro_object *t = ro_tuple_new(rt, n);
+    if (n == 0 || n > RO_FL_TUPLE_MAX) {
+        ro_object *t = ro_tuple_new(rt, n);
+        if (t == NULL)
+            return NULL;
+        va_list ap;
+        va_start(ap, n);
+        for (size_t i = 0; i < n; i++) {
+            ro_object *item = va_arg(ap, ro_object *);
+            ro_incref(item);
+            ro_gc_track_for(rt, t, item);
+            ((ro_tuple *)t)->t_items[i] = item;
+        }
+        va_end(ap);
+        return t;
+    }
+    ro_object *t = tuple_alloc(rt, n);
     if (t == NULL)
         return NULL;
+    bool holds_container = false;
     va_list ap;
     va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
         ro_object *item = va_arg(ap, ro_object *);
         ro_incref(item);
-        ro_gc_track_for(rt, t, item);
+        holds_container |= (item->ob_type->tp_flags & RO_TPFLAG_GC) != 0;
         ((ro_tuple *)t)->t_items[i] = item;
     }
     va_end(ap);
+    if (holds_container)
+        ro_gc_track(rt, t);
+    ro_gc_after_alloc(rt);
     return t;
 }
 
