@@ -299,7 +299,9 @@ static void dict_clear(ro_state *rt, ro_object *o)
 static void dict_dealloc(ro_state *rt, ro_object *o)
 {
     ro_dict *d = (ro_dict *)o;
-    ro_gc_untrack(rt, o);
+    bool nested;
+    if (!ro_container_dealloc_begin(rt, o, &nested))
+        return;
     if (d->d_mask + 1 != MIN_SIZE) {
         dict_clear(rt, o);
     } else {
@@ -314,10 +316,11 @@ static void dict_dealloc(ro_state *rt, ro_object *o)
         }
         memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
     }
-    if (ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
-        return;
-    ro_dict_parked_release(rt, o);
-    ro_object_free(rt, o, sizeof(ro_dict));
+    if (!ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o))) {
+        ro_dict_parked_release(rt, o);
+        ro_object_free(rt, o, sizeof(ro_dict));
+    }
+    ro_container_dealloc_end(rt, nested);
 }
 
 void ro_dict_parked_release(ro_state *rt, ro_object *o)
@@ -376,7 +379,7 @@ static int dict_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
 
 void ro_type_init_dict(ro_state *rt, ro_type *t)
 {
-    ro_type_init_common(rt, t, RO_K_DICT, "dict", sizeof(ro_dict), 0, RO_TPFLAG_GC);
+    ro_type_init_common(rt, t, RO_K_DICT, "dict", sizeof(ro_dict), 0, RO_TPFLAG_GC | RO_TPFLAG_OWN_DEALLOC);
     t->tp_dealloc = dict_dealloc;
     t->tp_traverse = dict_traverse;
     t->tp_clear = dict_clear;

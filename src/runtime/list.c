@@ -13,7 +13,9 @@ static void items_free(ro_state *rt, ro_list *l)
 static void list_dealloc(ro_state *rt, ro_object *o)
 {
     ro_list *l = (ro_list *)o;
-    ro_gc_untrack(rt, o);
+    bool nested;
+    if (!ro_container_dealloc_begin(rt, o, &nested))
+        return;
     size_t n = RO_SIZE(o);
     RO_SIZE(o) = 0;
     for (size_t i = 0; i < n; i++)
@@ -22,11 +24,12 @@ static void list_dealloc(ro_state *rt, ro_object *o)
     bool keep = l->l_allocated <= RO_LIST_KEEP_ITEMS;
     if (!keep)
         items_free(rt, l);
-    if (ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
-        return;
-    if (keep)
-        items_free(rt, l);
-    ro_object_free(rt, o, sizeof(ro_list));
+    if (!ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o))) {
+        if (keep)
+            items_free(rt, l);
+        ro_object_free(rt, o, sizeof(ro_list));
+    }
+    ro_container_dealloc_end(rt, nested);
 }
 
 void ro_list_parked_release(ro_state *rt, ro_object *o)
@@ -88,7 +91,7 @@ static int list_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
 
 void ro_type_init_list(ro_state *rt, ro_type *t)
 {
-    ro_type_init_common(rt, t, RO_K_LIST, "list", sizeof(ro_list), 0, RO_TPFLAG_GC);
+    ro_type_init_common(rt, t, RO_K_LIST, "list", sizeof(ro_list), 0, RO_TPFLAG_GC | RO_TPFLAG_OWN_DEALLOC);
     t->tp_dealloc = list_dealloc;
     t->tp_traverse = list_traverse;
     t->tp_clear = list_clear;

@@ -51,7 +51,7 @@ ro_object *ro_object_new(ro_state *rt, ro_type *type, size_t nitems)
 void ro_dealloc(ro_state *rt, ro_object *o)
 {
     ro_type *t = o->ob_type;
-    if (!(t->tp_flags & RO_TPFLAG_GC)) {
+    if (!(t->tp_flags & RO_TPFLAG_WRAPPED)) {
         t->tp_dealloc(rt, o);
         return;
     }
@@ -66,17 +66,22 @@ void ro_dealloc(ro_state *rt, ro_object *o)
     }
     rt->dealloc_depth++;
     t->tp_dealloc(rt, o);
-    rt->dealloc_depth--;
-    if (rt->dealloc_depth == 0) {
-        while (rt->trash != NULL) {
-            ro_gchead *g = rt->trash;
-            rt->trash = g->gc_next;
-            g->gc_next = NULL;
-            rt->dealloc_depth++;
-            ro_object *d = RO_GC_OBJ(g);
-            d->ob_type->tp_dealloc(rt, d);
-            rt->dealloc_depth--;
-        }
+    if (--rt->dealloc_depth == 0 && rt->trash != NULL)
+        ro_dealloc_trash(rt);
+}
+
+void ro_dealloc_trash(ro_state *rt)
+{
+    while (rt->trash != NULL) {
+        ro_gchead *g = rt->trash;
+        rt->trash = g->gc_next;
+        g->gc_next = NULL;
+        ro_object *d = RO_GC_OBJ(g);
+        if (d->ob_type->tp_flags & RO_TPFLAG_OWN_DEALLOC)
+            rt->gens[0].count++;    /* counted when deferred; its dealloc counts again */
+        rt->dealloc_depth++;
+        d->ob_type->tp_dealloc(rt, d);
+        rt->dealloc_depth--;
     }
 }
 

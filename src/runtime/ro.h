@@ -141,6 +141,8 @@ typedef void (*ro_finalize_fn)(ro_state *rt, ro_object *o);
 #define RO_TPFLAG_HEAP      (1u << 1)  /* made by ro_type_new; instances own a reference */
 #define RO_TPFLAG_NO_NEW    (1u << 2)  /* ro_object_new refuses (singletons, type) */
 #define RO_TPFLAG_VAR       (1u << 3)  /* instances begin with ro_varobject */
+#define RO_TPFLAG_OWN_DEALLOC (1u << 4) /* built-in containers: their dealloc does ro_dealloc's part itself */
+#define RO_TPFLAG_WRAPPED   (1u << 5)  /* set by the runtime: GC without OWN_DEALLOC, freed through ro_dealloc */
 
 struct ro_type {
     ro_object ob_base;          /* ob_type is the runtime's `type` */
@@ -179,10 +181,11 @@ static inline void ro_xincref(ro_object *o)
 static inline void ro_decref(ro_state *rt, ro_object *o)
 {
     if (o->ob_refcnt != RO_IMMORTAL && --o->ob_refcnt == 0) {
-        /* Atoms hold no references: straight to their dealloc. Containers
-         * go through ro_dealloc (collector counts, deep-chain deferral). */
+        /* Atoms hold no references: straight to their dealloc, as built-in
+         * containers, which do the collector's counts and deep-chain
+         * deferral themselves. Other containers go through ro_dealloc. */
         ro_type *t = o->ob_type;
-        if (t->tp_flags & RO_TPFLAG_GC)
+        if (t->tp_flags & RO_TPFLAG_WRAPPED)
             ro_dealloc(rt, o);
         else
             t->tp_dealloc(rt, o);

@@ -437,6 +437,44 @@ static inline void ro_gc_track_for(ro_state *rt, ro_object *container, const ro_
         ro_gc_track(rt, container);
 }
 
+/* ------------------------------------------ built-in container deallocs
+ * Types with RO_TPFLAG_OWN_DEALLOC (tuple, list, dict) are not wrapped by
+ * ro_dealloc: their dealloc starts with ro_container_dealloc_begin and ends
+ * with ro_container_dealloc_end. An untracked one holds atoms only (see
+ * ro_gc_track_for), so freeing it cannot nest: it skips the depth count. */
+
+/* Free every container deferred to rt->trash (object.c). */
+void ro_dealloc_trash(ro_state *rt);
+
+/* Returns false when o was deferred to rt->trash (too deep): the dealloc
+ * returns at once, and runs again from the outermost one. Otherwise o is
+ * untracked, and *nested says whether ro_container_dealloc_end must unwind. */
+static inline bool ro_container_dealloc_begin(ro_state *rt, ro_object *o, bool *nested)
+{
+    ro_gcgen *g0 = &rt->gens[0];
+    if (g0->count > 0)
+        g0->count--;                /* allocations minus deallocations */
+    *nested = false;
+    if (RO_GC_HEAD(o)->gc_next == NULL)
+        return true;
+    ro_gc_untrack(rt, o);
+    if (RO_UNLIKELY(rt->dealloc_depth >= RO_DEALLOC_DEPTH_MAX)) {
+        ro_gchead *g = RO_GC_HEAD(o);
+        g->gc_next = rt->trash;     /* gc_prev stays NULL: "not tracked" */
+        rt->trash = g;
+        return false;
+    }
+    rt->dealloc_depth++;
+    *nested = true;
+    return true;
+}
+
+static inline void ro_container_dealloc_end(ro_state *rt, bool nested)
+{
+    if (nested && --rt->dealloc_depth == 0 && rt->trash != NULL)
+        ro_dealloc_trash(rt);
+}
+
 /* ------------------------------------------------------------- helpers */
 
 void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -9,12 +9,14 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
 {
     ro_tuple *t = (ro_tuple *)o;
     size_t n = RO_SIZE(o);
-    ro_gc_untrack(rt, o);
+    bool nested;
+    if (!ro_container_dealloc_begin(rt, o, &nested))
+        return;
     for (size_t i = 0; i < n; i++)
         ro_xdecref(rt, t->t_items[i]);
-    if (n >= 1 && n <= RO_FL_TUPLE_MAX && ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
-        return;
-    ro_object_free(rt, o, TUPLE_SIZE(n));
+    if (!(n - 1 < RO_FL_TUPLE_MAX && ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o))))
+        ro_object_free(rt, o, TUPLE_SIZE(n));
+    ro_container_dealloc_end(rt, nested);
 }
 
 static int tuple_traverse(ro_object *o, ro_visit_fn visit, void *arg)
@@ -86,7 +88,7 @@ static int tuple_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
 void ro_type_init_tuple(ro_state *rt, ro_type *t)
 {
     ro_type_init_common(rt, t, RO_K_TUPLE, "tuple", offsetof(ro_tuple, t_items), sizeof(ro_object *),
-                        RO_TPFLAG_GC | RO_TPFLAG_VAR);
+                        RO_TPFLAG_GC | RO_TPFLAG_VAR | RO_TPFLAG_OWN_DEALLOC);
     t->tp_dealloc = tuple_dealloc;
     t->tp_traverse = tuple_traverse;
     t->tp_clear = tuple_clear;

@@ -34,6 +34,8 @@ void ro_type_init_common(ro_state *rt, ro_type *t, ro_kind kind, const char *nam
     t->tp_name = name;
     t->tp_basicsize = basicsize;
     t->tp_itemsize = itemsize;
+    if ((flags & (RO_TPFLAG_GC | RO_TPFLAG_OWN_DEALLOC)) == RO_TPFLAG_GC)
+        flags |= RO_TPFLAG_WRAPPED;
     t->tp_flags = flags;
     t->tp_kind = kind;
 }

@@ -274,6 +274,28 @@ static void deep_chains_free_without_recursion(void **state)
     ro_decref(rt, head);
     ro_freelists_clear(rt);
     assert_int_equal(test_bytes_in_use(rt), base);
+    /* The same through tuples and dicts, which free themselves (no ro_dealloc). */
+    ro_object *key = ro_str_from_cstr(rt, "k");
+    head = ro_list_new(rt, 0);
+    for (int i = 0; i < 600000; i++) {    /* (…,) {'k': …} […] in turn */
+        ro_object *outer;
+        if (i % 3 == 0) {
+            outer = ro_tuple_pack(rt, 1, head);
+        } else if (i % 3 == 1) {
+            outer = ro_dict_new(rt);
+            assert_int_equal(ro_dict_set(rt, outer, key, head), 0);
+        } else {
+            outer = ro_list_new(rt, 0);
+            assert_int_equal(ro_list_append(rt, outer, head), 0);
+        }
+        assert_non_null(outer);
+        ro_decref(rt, head);
+        head = outer;
+    }
+    ro_decref(rt, head);
+    ro_decref(rt, key);
+    ro_freelists_clear(rt);
+    assert_int_equal(test_bytes_in_use(rt), base);
 }
 
 static void overflowing_count_saturates_to_immortal(void **state)
