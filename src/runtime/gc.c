@@ -106,7 +106,10 @@ static void collect_generations(ro_state *rt);
 
 void ro_gc_threshold_passed(ro_state *rt)
 {
-    if (rt->gens[0].threshold != 0 && rt->gc_enabled && !rt->gc_collecting)
+    if (rt->gc_collecting)
+        return;                     /* it resets the counts when done */
+    rt->gc_pending = false;
+    if (rt->gens[0].threshold != 0 && rt->gc_enabled && rt->gens[0].count > rt->gens[0].threshold)
         collect_generations(rt);
 }
 
@@ -379,6 +382,7 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
     /* Counters: this generation starts over, the next one saw a collection. */
     for (int i = 0; i <= generation; i++)
         rt->gens[i].count = 0;
+    rt->gc_pending = false;
     if (generation + 1 < RO_GC_NGENS)
         rt->gens[generation + 1].count++;
 
@@ -425,7 +429,18 @@ static void collect_generations(ro_state *rt)
 
 /* ------------------------------------------------------------- control */
 
-void ro_gc_enable(ro_state *rt) { rt->gc_enabled = true; }
+/* Whether generation 0 is over its threshold with automatic collection on. */
+static void update_pending(ro_state *rt)
+{
+    rt->gc_pending = rt->gc_enabled && rt->gens[0].threshold != 0 && rt->gens[0].count > rt->gens[0].threshold;
+}
+
+void ro_gc_enable(ro_state *rt)
+{
+    rt->gc_enabled = true;
+    update_pending(rt);
+}
+
 void ro_gc_disable(ro_state *rt) { rt->gc_enabled = false; }
 int ro_gc_is_enabled(const ro_state *rt) { return rt->gc_enabled; }
 
@@ -434,6 +449,7 @@ void ro_gc_set_threshold(ro_state *rt, uint32_t t0, uint32_t t1, uint32_t t2)
     rt->gens[0].threshold = t0;
     rt->gens[1].threshold = t1;
     rt->gens[2].threshold = t2;
+    update_pending(rt);
 }
 
 uint32_t ro_gc_get_threshold(const ro_state *rt, int generation)

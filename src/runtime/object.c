@@ -55,8 +55,6 @@ void ro_dealloc(ro_state *rt, ro_object *o)
         t->tp_dealloc(rt, o);
         return;
     }
-    if (rt->gens[0].count > 0)
-        rt->gens[0].count--;        /* allocations minus deallocations */
     if (rt->dealloc_depth >= RO_DEALLOC_DEPTH_MAX) {
         ro_gc_untrack(rt, o);
         ro_gchead *g = RO_GC_HEAD(o);
@@ -77,8 +75,6 @@ void ro_dealloc_trash(ro_state *rt)
         rt->trash = g->gc_next;
         g->gc_next = NULL;
         ro_object *d = RO_GC_OBJ(g);
-        if (d->ob_type->tp_flags & RO_TPFLAG_OWN_DEALLOC)
-            rt->gens[0].count++;    /* counted when deferred; its dealloc counts again */
         rt->dealloc_depth++;
         d->ob_type->tp_dealloc(rt, d);
         rt->dealloc_depth--;

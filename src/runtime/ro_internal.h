@@ -177,6 +177,7 @@ struct ro_state {
     uint64_t gc_tracked;
     bool gc_enabled;
     bool gc_collecting;
+    bool gc_pending;        /* generation 0 passed its threshold: collect at the next allocation */
     uint64_t finalizable_live;        /* live objects whose type has tp_finalize */
     uint32_t gc_epoch;                /* full collections so far, 1..2^24-1, never 0 */
     uint64_t gc_long_lived_total;     /* survivors of the last full collection */
@@ -412,6 +413,12 @@ static inline void ro_gc_track(ro_state *rt, ro_object *o)
     h->gc_prev->gc_next = g;
     h->gc_prev = g;
     rt->gc_tracked++;
+    /* Generation 0 counts containers tracked minus containers freed: churn of
+     * untracked ones (atoms only) cannot make garbage cycles, so it never
+     * brings a collection. The collection itself waits for the next
+     * container allocation (ro_gc_after_alloc), where every object is whole. */
+    if (++rt->gens[0].count > rt->gens[0].threshold && rt->gc_enabled)
+        rt->gc_pending = true;
 }
 
 static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
@@ -424,6 +431,8 @@ static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
     g->gc_next = g->gc_prev = NULL;
     g->gc_flags &= RO_GCF_FINALIZED;   /* epoch 0: re-initialised on its next collection */
     rt->gc_tracked--;
+    if (rt->gens[0].count > 0)
+        rt->gens[0].count--;
 }
 
 /* Lists, dicts and tuples holding only atoms cannot be part of a cycle, so
@@ -451,9 +460,6 @@ void ro_dealloc_trash(ro_state *rt);
  * untracked, and *nested says whether ro_container_dealloc_end must unwind. */
 static inline bool ro_container_dealloc_begin(ro_state *rt, ro_object *o, bool *nested)
 {
-    ro_gcgen *g0 = &rt->gens[0];
-    if (g0->count > 0)
-        g0->count--;                /* allocations minus deallocations */
     *nested = false;
     if (RO_GC_HEAD(o)->gc_next == NULL)
         return true;
@@ -511,12 +517,11 @@ uint64_t ro_hash_double(double v);
 void ro_gc_init(ro_state *rt);
 /* The part of ro_gc_after_alloc past the threshold: collect if enabled (gc.c). */
 void ro_gc_threshold_passed(ro_state *rt);
-/* A container was created: count it and collect when the generation 0
- * threshold is passed. Call once the object is complete. */
+/* A container was created: collect if generation 0 passed its threshold
+ * (ro_gc_track counts). Call once the object is complete. */
 static inline void ro_gc_after_alloc(ro_state *rt)
 {
-    ro_gcgen *g0 = &rt->gens[0];
-    if (RO_UNLIKELY(++g0->count > g0->threshold))
+    if (RO_UNLIKELY(rt->gc_pending))
         ro_gc_threshold_passed(rt);
 }
 int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *report);
