@@ -24,31 +24,34 @@ static double churn_ns(int kind, long long n, uint64_t threshold)
     ro_mem_set_release_threshold(rt, threshold);
     ro_object *key = ro_str_intern_cstr(rt, "k");
     double t0 = bench_now_s();
-    for (long long i = 0; i < n; i++) {
-        ro_object *v = ro_int_from_i64(rt, i), *o = NULL;
-        switch (kind) {
-        case K_DICT:
-            o = ro_dict_new(rt);
-            ro_dict_set(rt, o, key, v);
-            break;
-        case K_TUPLE:
-            o = ro_tuple_pack(rt, 2, v, v);
-            break;
-        case K_FLOAT:
-            o = ro_float_from_double(rt, (double)i * 0.5);
-            break;
-        default:
-            o = ro_list_new(rt, 0);
-            ro_list_append(rt, o, v);
-            break;
-        }
-        if (o == NULL) {
-            fprintf(stderr, "churn: %s\n", ro_err_msg(rt));
-            exit(1);
-        }
-        ro_decref(rt, o);
-        ro_decref(rt, v);
+    /* One loop per kind, as the Python twin has one function per kind. */
+#define CHURN_LOOP(MAKE)                                                  \
+    for (long long i = 0; i < n; i++) {                                   \
+        ro_object *v = ro_int_from_i64(rt, i), *o = NULL;                 \
+        if (v != NULL)                                                    \
+            MAKE;                                                         \
+        if (o == NULL) {                                                  \
+            fprintf(stderr, "churn: %s\n", ro_err_msg(rt));               \
+            exit(1);                                                      \
+        }                                                                 \
+        ro_decref(rt, o);                                                 \
+        ro_decref(rt, v);                                                 \
     }
+    switch (kind) {
+    case K_DICT:
+        CHURN_LOOP(if ((o = ro_dict_new(rt)) != NULL && ro_dict_set(rt, o, key, v) != 0) o = NULL)
+        break;
+    case K_TUPLE:
+        CHURN_LOOP(o = ro_tuple_pack(rt, 2, v, v))
+        break;
+    case K_FLOAT:
+        CHURN_LOOP(o = ro_float_from_double(rt, (double)i * 0.5))
+        break;
+    default:
+        CHURN_LOOP(if ((o = ro_list_new(rt, 0)) != NULL && ro_list_append(rt, o, v) != 0) o = NULL)
+        break;
+    }
+#undef CHURN_LOOP
     double dt = bench_now_s() - t0;
     ro_decref(rt, key);
     ro_close(rt);

@@ -39,10 +39,9 @@ void ro_type_init_int(ro_state *rt, ro_type *t)
     t->tp_repr = int_repr;
 }
 
-ro_object *ro_int_from_i64(ro_state *rt, int64_t v)
+/* ro_int_from_i64 past the shared ints and the free list. */
+static __attribute__((noinline)) ro_object *int_new(ro_state *rt, int64_t v)
 {
-    if (v >= RO_SMALLINT_MIN && v <= RO_SMALLINT_MAX)
-        return &rt->small_ints[v - RO_SMALLINT_MIN];   /* immortal: no incref needed */
     ro_type *t = &rt->types[RO_K_INT];
     if (v > INT32_MIN && v <= INT32_MAX) {
         ro_object *o = ro_freelist_alloc(rt, RO_FL_INT, t, sizeof(ro_object), false);
@@ -56,6 +55,25 @@ ro_object *ro_int_from_i64(ro_state *rt, int64_t v)
         ((ro_int *)o)->i_big = v;
     }
     return o;
+}
+
+/* Small enough to be inlined into callers (link-time optimisation). */
+ro_object *ro_int_from_i64(ro_state *rt, int64_t v)
+{
+    if (v >= RO_SMALLINT_MIN && v <= RO_SMALLINT_MAX)
+        return &rt->small_ints[v - RO_SMALLINT_MIN];   /* immortal: no incref needed */
+    ro_freelist *fl = &rt->freelists[RO_FL_INT];
+    ro_object *o = fl->fl_head;
+    if (RO_LIKELY(o != NULL && v > INT32_MIN && v <= INT32_MAX)) {
+        RO_LINK_READABLE(o);
+        fl->fl_head = *(void **)o;
+        fl->fl_count--;
+        o->ob_refcnt = 1;
+        o->ob_aux = (int32_t)v;
+        o->ob_type = &rt->types[RO_K_INT];
+        return o;
+    }
+    return int_new(rt, v);
 }
 
 int ro_int_as_i64(ro_state *rt, ro_object *o, int64_t *out)

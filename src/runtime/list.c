@@ -152,22 +152,34 @@ static int check_list(ro_state *rt, ro_object *l)
     return -1;
 }
 
-int ro_list_append_steal(ro_state *rt, ro_object *o, ro_object *item)
+/* ro_list_append_steal when the item is NULL, o is not a list or the items
+ * array is full: kept out of line so that the common case needs no frame. */
+static __attribute__((noinline)) int append_slow(ro_state *rt, ro_object *o, ro_object *item)
 {
     if (item == NULL)
         return -1;
-    if (RO_UNLIKELY(check_list(rt, o) != 0)) {
+    if (check_list(rt, o) != 0) {
         ro_decref(rt, item);
         return -1;
     }
     ro_list *l = (ro_list *)o;
     size_t n = RO_SIZE(o);
-    if (RO_UNLIKELY(n == l->l_allocated)) {
-        if (list_reserve(rt, l, n + 1) != 0) {
-            ro_decref(rt, item);
-            return -1;
-        }
+    if (n == l->l_allocated && list_reserve(rt, l, n + 1) != 0) {
+        ro_decref(rt, item);
+        return -1;
     }
+    ro_gc_track_for(rt, o, item);
+    l->l_items[n] = item;
+    RO_SIZE(o) = n + 1;
+    return 0;
+}
+
+int ro_list_append_steal(ro_state *rt, ro_object *o, ro_object *item)
+{
+    ro_list *l = (ro_list *)o;
+    size_t n;
+    if (RO_UNLIKELY(item == NULL || !ro_is_kind(o, RO_K_LIST) || (n = RO_SIZE(o)) == l->l_allocated))
+        return append_slow(rt, o, item);
     ro_gc_track_for(rt, o, item);
     l->l_items[n] = item;
     RO_SIZE(o) = n + 1;
