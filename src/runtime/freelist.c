@@ -29,6 +29,8 @@ size_t ro_freelists_clear(ro_state *rt)
                 ro_list_parked_release(rt, RO_GC_OBJ(b));
             else if (i == RO_FL_DICT)
                 ro_dict_parked_release(rt, RO_GC_OBJ(b));
+            if (i != RO_FL_INT && i != RO_FL_FLOAT)
+                ro_gc_count_free(rt);       /* a container block goes back */
             ro_mem_free(rt, b, block_size(i));
             n++;
         }

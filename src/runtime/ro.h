@@ -622,9 +622,9 @@ int ro_gc_is_enabled(const ro_state *rt);
 /* Thresholds, as CPython's gc.set_threshold (defaults 700, 10, 10). */
 void ro_gc_set_threshold(ro_state *rt, uint32_t t0, uint32_t t1, uint32_t t2);
 uint32_t ro_gc_get_threshold(const ro_state *rt, int generation);
-/* Counter that triggers the generation: containers tracked minus containers
- * freed for 0 (untracked ones, holding atoms only, do not count), collections
- * of the younger generation for 1 and 2. */
+/* Counter that triggers the generation: allocations minus deallocations of
+ * containers for 0 (as CPython 3.11: one recycled through a free list is
+ * neither), collections of the younger generation for 1 and 2. */
 uint64_t ro_gc_get_count(const ro_state *rt, int generation);
 /* Objects tracked now, in one generation (walks the list) or all (counter). */
 uint64_t ro_gc_generation_size(const ro_state *rt, int generation);

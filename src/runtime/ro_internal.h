@@ -177,7 +177,7 @@ struct ro_state {
     uint64_t gc_tracked;
     bool gc_enabled;
     bool gc_collecting;
-    bool gc_pending;        /* generation 0 passed its threshold: collect at the next allocation */
+    bool gc_pending;        /* generation 0 passed its threshold: ro_gc_after_alloc collects */
     uint64_t finalizable_live;        /* live objects whose type has tp_finalize */
     uint32_t gc_epoch;                /* full collections so far, 1..2^24-1, never 0 */
     uint64_t gc_long_lived_total;     /* survivors of the last full collection */
@@ -298,6 +298,23 @@ static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
     m->st.frees_total++;
 }
 
+/* Generation 0's counter, as CPython 3.11's: container blocks taken from the
+ * allocator minus container blocks given back to it. A container recycled
+ * through a free list is neither (it stays counted while parked), so churn of
+ * small containers touches no counter. Past the threshold the collection
+ * waits for ro_gc_after_alloc, where the new object is whole. */
+static inline void ro_gc_count_alloc(ro_state *rt)
+{
+    if (++rt->gens[0].count > rt->gens[0].threshold && rt->gc_enabled)
+        rt->gc_pending = true;
+}
+
+static inline void ro_gc_count_free(ro_state *rt)
+{
+    if (rt->gens[0].count > 0)
+        rt->gens[0].count--;
+}
+
 /* Allocate the block of an object of `size` bytes, with a collector link in
  * front when gc is true, and initialise the header (refcount 1). The object is
  * not tracked yet. Returns NULL with RO_E_NOMEM set. */
@@ -317,6 +334,7 @@ static inline ro_object *ro_object_alloc(ro_state *rt, ro_type *type, size_t siz
         g->gc_flags = 0;
         g->gc_refs = 0;
         o = RO_GC_OBJ(g);
+        ro_gc_count_alloc(rt);
     } else {
         o = (ro_object *)block;
     }
@@ -337,9 +355,10 @@ static inline void ro_object_free(ro_state *rt, ro_object *o, size_t size)
     ro_type *type = o->ob_type;
     if (type->tp_finalize != NULL)
         rt->finalizable_live--;
-    if (type->tp_flags & RO_TPFLAG_GC)
+    if (type->tp_flags & RO_TPFLAG_GC) {
+        ro_gc_count_free(rt);
         ro_mem_free_fast(rt, RO_GC_HEAD(o), size + sizeof(ro_gchead));
-    else
+    } else
         ro_mem_free_fast(rt, o, size);
     if (type->tp_flags & RO_TPFLAG_HEAP)
         ro_decref(rt, RO_OBJ(type));
@@ -413,12 +432,6 @@ static inline void ro_gc_track(ro_state *rt, ro_object *o)
     h->gc_prev->gc_next = g;
     h->gc_prev = g;
     rt->gc_tracked++;
-    /* Generation 0 counts containers tracked minus containers freed: churn of
-     * untracked ones (atoms only) cannot make garbage cycles, so it never
-     * brings a collection. The collection itself waits for the next
-     * container allocation (ro_gc_after_alloc), where every object is whole. */
-    if (++rt->gens[0].count > rt->gens[0].threshold && rt->gc_enabled)
-        rt->gc_pending = true;
 }
 
 static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
@@ -431,8 +444,6 @@ static inline void ro_gc_untrack(ro_state *rt, ro_object *o)
     g->gc_next = g->gc_prev = NULL;
     g->gc_flags &= RO_GCF_FINALIZED;   /* epoch 0: re-initialised on its next collection */
     rt->gc_tracked--;
-    if (rt->gens[0].count > 0)
-        rt->gens[0].count--;
 }
 
 /* Lists, dicts and tuples holding only atoms cannot be part of a cycle, so
