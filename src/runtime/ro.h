@@ -388,8 +388,13 @@ typedef struct ro_tuple {
 /* A tuple of n empty slots, to be filled with ro_tuple_set_item before use.
  * Returns: new. */
 ro_object *ro_tuple_new(ro_state *rt, size_t n);
-/* A tuple of n objects, each increfed. Returns: new. */
+/* A tuple of the n objects in items, each increfed. Returns: new. */
+ro_object *ro_tuple_from_array(ro_state *rt, ro_object *const *items, size_t n);
+/* A tuple of the n objects that follow, each increfed. Returns: new. The
+ * macro below makes calls go to ro_tuple_from_array with the objects in a
+ * compound literal (no variadic call); (ro_tuple_pack)(...) is the function. */
 ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...);
+#define ro_tuple_pack(rt, n, ...) ro_tuple_from_array((rt), (ro_object *const[]){__VA_ARGS__}, (n))
 /* Fill slot i of a tuple being built. Returns 0 or -1. Steals: item. */
 int ro_tuple_set_item(ro_state *rt, ro_object *t, size_t i, ro_object *item);
 /* Returns: borrowed, or NULL with RO_E_INDEX. */

@@ -2,10 +2,13 @@
 #include "ro_internal.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 #define TUPLE_SIZE(n) (offsetof(ro_tuple, t_items) + (n) * sizeof(ro_object *))
 
-static void tuple_dealloc(ro_state *rt, ro_object *o)
+/* The general case: tracked (may hold containers, so nesting is bounded),
+ * or too long for a free list. */
+static __attribute__((noinline)) void tuple_dealloc_slow(ro_state *rt, ro_object *o)
 {
     ro_tuple *t = (ro_tuple *)o;
     size_t n = RO_SIZE(o);
@@ -17,6 +20,48 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
     if (!(n - 1 < RO_FL_TUPLE_MAX && ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o))))
         ro_object_free(rt, o, TUPLE_SIZE(n));
     ro_container_dealloc_end(rt, nested);
+}
+
+/* An untracked tuple of 1..4 items whose counts reached zero in dead (a bit
+ * per slot): free them as ro_decref would, then park the tuple. (Its items
+ * are atoms, unless it was a deep tuple deferred to rt->trash, which the
+ * drain frees with the depth raised.) */
+static __attribute__((noinline)) void tuple_dealloc_atoms(ro_state *rt, ro_object *o, unsigned dead)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    size_t n = RO_SIZE(o);
+    for (size_t i = 0; i < n; i++) {
+        ro_object *x = t->t_items[i];
+        if (!(dead & (1u << i)))
+            continue;
+        if (x->ob_type->tp_flags & RO_TPFLAG_WRAPPED)
+            ro_dealloc(rt, x);
+        else
+            x->ob_type->tp_dealloc(rt, x);
+    }
+    if (!ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
+        ro_object_free(rt, o, TUPLE_SIZE(n));
+}
+
+/* The common case without a call: an untracked tuple holds atoms only (see
+ * ro_gc_track_for), whose deallocs free nothing else, so its items' counts
+ * are dropped first and the ones that reach zero freed after. */
+static void tuple_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_tuple *t = (ro_tuple *)o;
+    size_t n = RO_SIZE(o);
+    if (RO_UNLIKELY(RO_GC_HEAD(o)->gc_next != NULL || n - 1 >= RO_FL_TUPLE_MAX)) {
+        tuple_dealloc_slow(rt, o);
+        return;
+    }
+    unsigned dead = 0;
+    for (size_t i = 0; i < n; i++) {
+        ro_object *x = t->t_items[i];
+        if (x != NULL && x->ob_refcnt != RO_IMMORTAL && --x->ob_refcnt == 0)
+            dead |= 1u << i;
+    }
+    if (dead != 0 || !ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
+        tuple_dealloc_atoms(rt, o, dead);
 }
 
 static int tuple_traverse(ro_object *o, ro_visit_fn visit, void *arg)
@@ -124,39 +169,40 @@ ro_object *ro_tuple_new(ro_state *rt, size_t n)
     return o;
 }
 
-ro_object *ro_tuple_pack(ro_state *rt, size_t n, ...)
+ro_object *ro_tuple_from_array(ro_state *rt, ro_object *const *items, size_t n)
 {
-    if (n == 0 || n > RO_FL_TUPLE_MAX) {
-        ro_object *t = ro_tuple_new(rt, n);
-        if (t == NULL)
-            return NULL;
-        va_list ap;
-        va_start(ap, n);
-        for (size_t i = 0; i < n; i++) {
-            ro_object *item = va_arg(ap, ro_object *);
-            ro_incref(item);
-            ro_gc_track_for(rt, t, item);
-            ((ro_tuple *)t)->t_items[i] = item;
-        }
-        va_end(ap);
-        return t;
-    }
-    ro_object *t = tuple_alloc(rt, n);
+    ro_object *t = n == 0 || n > RO_FL_TUPLE_MAX ? ro_tuple_new(rt, n) : tuple_alloc(rt, n);
     if (t == NULL)
         return NULL;
     bool holds_container = false;
-    va_list ap;
-    va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
-        ro_object *item = va_arg(ap, ro_object *);
+        ro_object *item = items[i];
         ro_incref(item);
         holds_container |= (item->ob_type->tp_flags & RO_TPFLAG_GC) != 0;
         ((ro_tuple *)t)->t_items[i] = item;
     }
-    va_end(ap);
     if (holds_container)
         ro_gc_track(rt, t);
-    ro_gc_after_alloc(rt);
+    if (n != 0 && n <= RO_FL_TUPLE_MAX)
+        ro_gc_after_alloc(rt);      /* ro_tuple_new did it for the others */
+    return t;
+}
+
+ro_object *(ro_tuple_pack)(ro_state *rt, size_t n, ...)
+{
+    ro_object *items[16] = {NULL}, **v = n <= 16 ? items : malloc(n * sizeof *v);
+    if (v == NULL) {
+        ro_err_set(rt, RO_E_NOMEM, "tuple of %zu items: out of memory", n);
+        return NULL;
+    }
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = va_arg(ap, ro_object *);
+    va_end(ap);
+    ro_object *t = ro_tuple_from_array(rt, v, n);
+    if (v != items)
+        free(v);
     return t;
 }
 

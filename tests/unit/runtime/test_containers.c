@@ -32,6 +32,45 @@ static void tuples_pack_index_and_compare(void **state)
     ro_decref(rt, one); ro_decref(rt, s);
 }
 
+/* The macro, the variadic function and the array form build the same tuple;
+ * freeing small tuples of atoms (the path that frees the items after dropping
+ * their counts) gives every byte back, including items only the tuple held. */
+static void tuple_forms_agree_and_free_their_items(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = test_bytes_in_use(rt);
+    ro_object *a = ro_int_from_i64(rt, 100000), *b = ro_float_from_double(rt, 2.5);
+    ro_object *items[3] = {a, b, a};
+    ro_object *t1 = ro_tuple_pack(rt, 3, a, b, a);
+    ro_object *t2 = (ro_tuple_pack)(rt, 3, a, b, a);
+    ro_object *t3 = ro_tuple_from_array(rt, items, 3);
+    assert_int_equal(ro_equal(rt, t1, t2), 1);
+    assert_int_equal(ro_equal(rt, t1, t3), 1);
+    assert_int_equal(a->ob_refcnt, 7);            /* 1 + 2 per tuple */
+    ro_decref(rt, t1);
+    ro_decref(rt, t2);
+    assert_int_equal(a->ob_refcnt, 3);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    ro_decref(rt, t3);                            /* the last references: a and b die with it */
+    for (int i = 0; i < 1000; i++) {              /* items that die with their tuple, 1..4 slots */
+        ro_object *x = ro_int_from_i64(rt, 1000000 + i), *y = ro_str_from_format(rt, "s%d", i);
+        ro_object *t = i % 4 == 0 ? ro_tuple_pack(rt, 1, x)
+                     : i % 4 == 1 ? ro_tuple_pack(rt, 2, x, y)
+                     : i % 4 == 2 ? ro_tuple_pack(rt, 3, y, x, y)
+                                  : ro_tuple_pack(rt, 4, x, x, y, y);
+        assert_non_null(t);
+        ro_decref(rt, x);
+        ro_decref(rt, y);
+        ro_decref(rt, t);
+    }
+    ro_object *holes = ro_tuple_new(rt, 2);       /* unfilled slots are allowed to die */
+    assert_int_equal(ro_tuple_set_item(rt, holes, 0, ro_int_from_i64(rt, 123456)), 0);
+    ro_decref(rt, holes);
+    ro_freelists_clear(rt);
+    assert_int_equal(test_bytes_in_use(rt), base);
+}
+
 static void lists_grow_pop_and_replace(void **state)
 {
     ro_state *rt = RT(state);
@@ -85,6 +124,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tuples_pack_index_and_compare, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(tuple_forms_agree_and_free_their_items, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(lists_grow_pop_and_replace, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(list_equality_is_element_wise, test_rt_setup, test_rt_teardown),
     };
