@@ -147,7 +147,9 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
     if (check_dict(rt, o) != 0 || key_hash(rt, key, &h) != 0)
         goto fail;
     size_t slot = 0;
-    if (d->d_index != NULL) {
+    if (d->d_nentries == 0 && d->d_index != NULL) {
+        slot = (size_t)h & d->d_mask;  /* a table with no entry ever is all EMPTY: no probe */
+    } else if (d->d_index != NULL) {
         int64_t ix = lookup(rt, d, key, h, &slot);
         if (ix == -2)
             goto fail;
@@ -296,7 +298,16 @@ static void dict_clear(ro_state *rt, ro_object *o)
  * smallest one, emptied (most dicts in a batch are small): the next small
  * dict then allocates nothing. Parked dicts have either no table or an empty
  * smallest one, and no entries. */
-static void dict_dealloc(ro_state *rt, ro_object *o)
+static void dict_park(ro_state *rt, ro_object *o)
+{
+    if (!ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o))) {
+        ro_dict_parked_release(rt, o);
+        ro_object_free(rt, o, sizeof(ro_dict));
+    }
+}
+
+/* Tracked, or with a bigger table than the smallest: the general case. */
+static __attribute__((noinline)) void dict_dealloc_slow(ro_state *rt, ro_object *o)
 {
     ro_dict *d = (ro_dict *)o;
     bool nested;
@@ -316,11 +327,49 @@ static void dict_dealloc(ro_state *rt, ro_object *o)
         }
         memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
     }
-    if (!ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o))) {
-        ro_dict_parked_release(rt, o);
-        ro_object_free(rt, o, sizeof(ro_dict));
-    }
+    dict_park(rt, o);
     ro_container_dealloc_end(rt, nested);
+}
+
+/* Free the keys (bit 2i of dead) and values (bit 2i+1) of the first n
+ * entries that died, then park the dict. */
+static __attribute__((noinline)) void dict_dealloc_dead(ro_state *rt, ro_object *o, size_t n, unsigned dead)
+{
+    ro_dict_entry *e = ((ro_dict *)o)->d_entries;
+    for (size_t i = 0; i < n; i++) {
+        if (dead & (1u << (2 * i)))
+            ro_dealloc_dead(rt, e[i].e_key);
+        if (dead & (2u << (2 * i)))
+            ro_dealloc_dead(rt, e[i].e_value);
+    }
+    dict_park(rt, o);
+}
+
+/* The common case without a call: an untracked dict (atoms only) with the
+ * smallest table drops its keys' and values' counts, empties the table, and
+ * frees the dead ones after (see ro_drop_ref). */
+static void dict_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_dict *d = (ro_dict *)o;
+    if (RO_UNLIKELY(RO_GC_HEAD(o)->gc_next != NULL || d->d_mask + 1 != MIN_SIZE)) {
+        dict_dealloc_slow(rt, o);
+        return;
+    }
+    ro_dict_entry *e = d->d_entries;
+    size_t n = d->d_nentries;       /* at most USABLE(MIN_SIZE) = 5: 10 bits */
+    d->d_used = d->d_nentries = 0;
+    unsigned dead = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].e_key != NULL) {
+            if (ro_drop_ref(e[i].e_key))
+                dead |= 1u << (2 * i);
+            if (ro_drop_ref(e[i].e_value))
+                dead |= 2u << (2 * i);
+        }
+    }
+    memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
+    if (dead != 0 || !ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
+        dict_dealloc_dead(rt, o, n, dead);   /* (parks it, or frees it when the free list is full) */
 }
 
 void ro_dict_parked_release(ro_state *rt, ro_object *o)

@@ -10,7 +10,22 @@ static void items_free(ro_state *rt, ro_list *l)
     l->l_allocated = 0;
 }
 
-static void list_dealloc(ro_state *rt, ro_object *o)
+/* Park a dead list, keeping a small item array ([x] again then allocates
+ * nothing), or free it when its free list is full. */
+static void list_park(ro_state *rt, ro_list *l)
+{
+    bool keep = l->l_allocated <= RO_LIST_KEEP_ITEMS;
+    if (!keep)
+        items_free(rt, l);
+    if (!ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(l))) {
+        if (keep)
+            items_free(rt, l);
+        ro_object_free(rt, RO_OBJ(l), sizeof(ro_list));
+    }
+}
+
+/* Tracked, or longer than the kept array: the general case. */
+static __attribute__((noinline)) void list_dealloc_slow(ro_state *rt, ro_object *o)
 {
     ro_list *l = (ro_list *)o;
     bool nested;
@@ -20,16 +35,36 @@ static void list_dealloc(ro_state *rt, ro_object *o)
     RO_SIZE(o) = 0;
     for (size_t i = 0; i < n; i++)
         ro_decref(rt, l->l_items[i]);
-    /* A parked list keeps a small item array: [x] again allocates nothing. */
-    bool keep = l->l_allocated <= RO_LIST_KEEP_ITEMS;
-    if (!keep)
-        items_free(rt, l);
-    if (!ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o))) {
-        if (keep)
-            items_free(rt, l);
-        ro_object_free(rt, o, sizeof(ro_list));
-    }
+    list_park(rt, l);
     ro_container_dealloc_end(rt, nested);
+}
+
+/* Free the first n items marked in dead, then park the list. */
+static __attribute__((noinline)) void list_dealloc_dead(ro_state *rt, ro_list *l, size_t n, unsigned dead)
+{
+    for (size_t i = 0; i < n; i++)
+        if (dead & (1u << i))
+            ro_dealloc_dead(rt, l->l_items[i]);
+    list_park(rt, l);
+}
+
+/* The common case without a call: an untracked list (atoms only) of at most
+ * RO_LIST_KEEP_ITEMS drops its items' counts, then frees the dead ones. */
+static void list_dealloc(ro_state *rt, ro_object *o)
+{
+    ro_list *l = (ro_list *)o;
+    size_t n = RO_SIZE(o);
+    if (RO_UNLIKELY(RO_GC_HEAD(o)->gc_next != NULL || l->l_allocated > RO_LIST_KEEP_ITEMS)) {
+        list_dealloc_slow(rt, o);
+        return;
+    }
+    RO_SIZE(o) = 0;
+    unsigned dead = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ro_drop_ref(l->l_items[i]))
+            dead |= 1u << i;
+    if (dead != 0 || !ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
+        list_dealloc_dead(rt, l, n, dead);   /* (parks it, or frees it when the free list is full) */
 }
 
 void ro_list_parked_release(ro_state *rt, ro_object *o)

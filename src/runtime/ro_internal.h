@@ -463,6 +463,25 @@ static inline void ro_gc_track_for(ro_state *rt, ro_object *container, const ro_
  * with ro_container_dealloc_end. An untracked one holds atoms only (see
  * ro_gc_track_for), so freeing it cannot nest: it skips the depth count. */
 
+/* Drop one reference to x without freeing it: true when its count reached
+ * zero, and the caller must free it with ro_dealloc_dead. An untracked
+ * container's dealloc drops all its items' counts first, with no call in
+ * the loop (so no frame), and frees the dead ones after: its items are atoms,
+ * which free nothing else, so the order cannot matter. */
+static inline bool ro_drop_ref(ro_object *x)
+{
+    return x->ob_refcnt != RO_IMMORTAL && --x->ob_refcnt == 0;
+}
+
+/* Free x, whose count ro_drop_ref took to zero, as ro_decref would. */
+static inline void ro_dealloc_dead(ro_state *rt, ro_object *x)
+{
+    if (x->ob_type->tp_flags & RO_TPFLAG_WRAPPED)
+        ro_dealloc(rt, x);
+    else
+        x->ob_type->tp_dealloc(rt, x);
+}
+
 /* Free every container deferred to rt->trash (object.c). */
 void ro_dealloc_trash(ro_state *rt);
 

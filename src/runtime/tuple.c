@@ -30,22 +30,15 @@ static __attribute__((noinline)) void tuple_dealloc_atoms(ro_state *rt, ro_objec
 {
     ro_tuple *t = (ro_tuple *)o;
     size_t n = RO_SIZE(o);
-    for (size_t i = 0; i < n; i++) {
-        ro_object *x = t->t_items[i];
-        if (!(dead & (1u << i)))
-            continue;
-        if (x->ob_type->tp_flags & RO_TPFLAG_WRAPPED)
-            ro_dealloc(rt, x);
-        else
-            x->ob_type->tp_dealloc(rt, x);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (dead & (1u << i))
+            ro_dealloc_dead(rt, t->t_items[i]);
     if (!ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
         ro_object_free(rt, o, TUPLE_SIZE(n));
 }
 
-/* The common case without a call: an untracked tuple holds atoms only (see
- * ro_gc_track_for), whose deallocs free nothing else, so its items' counts
- * are dropped first and the ones that reach zero freed after. */
+/* The common case without a call: an untracked tuple (atoms only) drops its
+ * items' counts first and frees the dead ones after (see ro_drop_ref). */
 static void tuple_dealloc(ro_state *rt, ro_object *o)
 {
     ro_tuple *t = (ro_tuple *)o;
@@ -57,7 +50,7 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
     unsigned dead = 0;
     for (size_t i = 0; i < n; i++) {
         ro_object *x = t->t_items[i];
-        if (x != NULL && x->ob_refcnt != RO_IMMORTAL && --x->ob_refcnt == 0)
+        if (x != NULL && ro_drop_ref(x))
             dead |= 1u << i;
     }
     if (dead != 0 || !ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
