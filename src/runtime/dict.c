@@ -331,17 +331,12 @@ static __attribute__((noinline)) void dict_dealloc_slow(ro_state *rt, ro_object 
     ro_container_dealloc_end(rt, nested);
 }
 
-/* Free the keys (bit 2i of dead) and values (bit 2i+1) of the first n
- * entries that died, then park the dict. */
-static __attribute__((noinline)) void dict_dealloc_dead(ro_state *rt, ro_object *o, size_t n, unsigned dead)
+/* Free the n keys and values in dead, whose counts reached zero, then park
+ * the dict. */
+static __attribute__((noinline)) void dict_dealloc_dead(ro_state *rt, ro_object *o, ro_object **dead, size_t n)
 {
-    ro_dict_entry *e = ((ro_dict *)o)->d_entries;
-    for (size_t i = 0; i < n; i++) {
-        if (dead & (1u << (2 * i)))
-            ro_dealloc_dead(rt, e[i].e_key);
-        if (dead & (2u << (2 * i)))
-            ro_dealloc_dead(rt, e[i].e_value);
-    }
+    for (size_t i = 0; i < n; i++)
+        ro_dealloc_dead(rt, dead[i]);
     dict_park(rt, o);
 }
 
@@ -355,21 +350,21 @@ static void dict_dealloc(ro_state *rt, ro_object *o)
         dict_dealloc_slow(rt, o);
         return;
     }
-    ro_dict_entry *e = d->d_entries;
-    size_t n = d->d_nentries;       /* at most USABLE(MIN_SIZE) = 5: 10 bits */
+    ro_dict_entry *e = d->d_entries, *end = e + d->d_nentries;
+    ro_object *dead[2 * USABLE(MIN_SIZE)];
+    size_t ndead = 0;
     d->d_used = d->d_nentries = 0;
-    unsigned dead = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].e_key != NULL) {
-            if (ro_drop_ref(e[i].e_key))
-                dead |= 1u << (2 * i);
-            if (ro_drop_ref(e[i].e_value))
-                dead |= 2u << (2 * i);
+    for (; e < end; e++) {
+        if (e->e_key != NULL) {
+            if (ro_drop_ref(e->e_key))
+                dead[ndead++] = e->e_key;
+            if (ro_drop_ref(e->e_value))
+                dead[ndead++] = e->e_value;
         }
     }
     memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
-    if (dead != 0 || !ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
-        dict_dealloc_dead(rt, o, n, dead);   /* (parks it, or frees it when the free list is full) */
+    if (ndead != 0 || !ro_freelist_push(rt, RO_FL_DICT, RO_GC_HEAD(o)))
+        dict_dealloc_dead(rt, o, dead, ndead);   /* (parks it, or frees it when the free list is full) */
 }
 
 void ro_dict_parked_release(ro_state *rt, ro_object *o)

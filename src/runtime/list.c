@@ -39,12 +39,11 @@ static __attribute__((noinline)) void list_dealloc_slow(ro_state *rt, ro_object 
     ro_container_dealloc_end(rt, nested);
 }
 
-/* Free the first n items marked in dead, then park the list. */
-static __attribute__((noinline)) void list_dealloc_dead(ro_state *rt, ro_list *l, size_t n, unsigned dead)
+/* Free the n items in dead, whose counts reached zero, then park the list. */
+static __attribute__((noinline)) void list_dealloc_dead(ro_state *rt, ro_list *l, ro_object **dead, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (dead & (1u << i))
-            ro_dealloc_dead(rt, l->l_items[i]);
+        ro_dealloc_dead(rt, dead[i]);
     list_park(rt, l);
 }
 
@@ -59,12 +58,13 @@ static void list_dealloc(ro_state *rt, ro_object *o)
         return;
     }
     RO_SIZE(o) = 0;
-    unsigned dead = 0;
+    ro_object *dead[RO_LIST_KEEP_ITEMS];
+    size_t ndead = 0;
     for (size_t i = 0; i < n; i++)
         if (ro_drop_ref(l->l_items[i]))
-            dead |= 1u << i;
-    if (dead != 0 || !ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
-        list_dealloc_dead(rt, l, n, dead);   /* (parks it, or frees it when the free list is full) */
+            dead[ndead++] = l->l_items[i];
+    if (ndead != 0 || !ro_freelist_push(rt, RO_FL_LIST, RO_GC_HEAD(o)))
+        list_dealloc_dead(rt, l, dead, ndead);   /* (parks it, or frees it when the free list is full) */
 }
 
 void ro_list_parked_release(ro_state *rt, ro_object *o)

@@ -22,17 +22,15 @@ static __attribute__((noinline)) void tuple_dealloc_slow(ro_state *rt, ro_object
     ro_container_dealloc_end(rt, nested);
 }
 
-/* An untracked tuple of 1..4 items whose counts reached zero in dead (a bit
- * per slot): free them as ro_decref would, then park the tuple. (Its items
- * are atoms, unless it was a deep tuple deferred to rt->trash, which the
- * drain frees with the depth raised.) */
-static __attribute__((noinline)) void tuple_dealloc_atoms(ro_state *rt, ro_object *o, unsigned dead)
+/* An untracked tuple of 1..4 items: free the ndead in dead, whose counts
+ * reached zero, as ro_decref would, then park the tuple. (Its items are
+ * atoms, unless it was a deep tuple deferred to rt->trash, which the drain
+ * frees with the depth raised.) */
+static __attribute__((noinline)) void tuple_dealloc_atoms(ro_state *rt, ro_object *o, ro_object **dead, size_t ndead)
 {
-    ro_tuple *t = (ro_tuple *)o;
     size_t n = RO_SIZE(o);
-    for (size_t i = 0; i < n; i++)
-        if (dead & (1u << i))
-            ro_dealloc_dead(rt, t->t_items[i]);
+    for (size_t i = 0; i < ndead; i++)
+        ro_dealloc_dead(rt, dead[i]);
     if (!ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
         ro_object_free(rt, o, TUPLE_SIZE(n));
 }
@@ -47,14 +45,15 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
         tuple_dealloc_slow(rt, o);
         return;
     }
-    unsigned dead = 0;
+    ro_object *dead[RO_FL_TUPLE_MAX];
+    size_t ndead = 0;
     for (size_t i = 0; i < n; i++) {
         ro_object *x = t->t_items[i];
         if (x != NULL && ro_drop_ref(x))
-            dead |= 1u << i;
+            dead[ndead++] = x;
     }
-    if (dead != 0 || !ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
-        tuple_dealloc_atoms(rt, o, dead);
+    if (ndead != 0 || !ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
+        tuple_dealloc_atoms(rt, o, dead, ndead);
 }
 
 static int tuple_traverse(ro_object *o, ro_visit_fn visit, void *arg)

@@ -33,8 +33,9 @@ static void tuples_pack_index_and_compare(void **state)
 }
 
 /* The macro, the variadic function and the array form build the same tuple;
- * freeing small tuples of atoms (the path that frees the items after dropping
- * their counts) gives every byte back, including items only the tuple held. */
+ * freeing small tuples, lists and dicts of atoms (the path that frees the
+ * items after dropping their counts) gives every byte back, including items
+ * only the container held. */
 static void tuple_forms_agree_and_free_their_items(void **state)
 {
     ro_state *rt = RT(state);
@@ -63,6 +64,19 @@ static void tuple_forms_agree_and_free_their_items(void **state)
         ro_decref(rt, x);
         ro_decref(rt, y);
         ro_decref(rt, t);
+    }
+    for (int i = 0; i < 1000; i++) {              /* small lists and dicts whose items die with them */
+        ro_object *x = ro_int_from_i64(rt, 2000000 + i), *y = ro_str_from_format(rt, "k%d", i);
+        ro_object *l = ro_list_new(rt, 0), *d = ro_dict_new(rt);
+        for (int j = 0; j <= i % 8; j++)
+            assert_int_equal(ro_list_append(rt, l, j % 2 ? x : y), 0);
+        assert_int_equal(ro_dict_set(rt, d, y, x), 0);
+        if (i % 3 == 0)
+            assert_int_equal(ro_dict_set_steal(rt, d, x, ro_float_from_double(rt, i)), 0);
+        ro_decref(rt, x);
+        ro_decref(rt, y);
+        ro_decref(rt, i % 2 ? l : d);
+        ro_decref(rt, i % 2 ? d : l);
     }
     ro_object *holes = ro_tuple_new(rt, 2);       /* unfilled slots are allowed to die */
     assert_int_equal(ro_tuple_set_item(rt, holes, 0, ro_int_from_i64(rt, 123456)), 0);
