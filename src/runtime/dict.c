@@ -335,8 +335,7 @@ static __attribute__((noinline)) void dict_dealloc_slow(ro_state *rt, ro_object 
  * the dict. */
 static __attribute__((noinline)) void dict_dealloc_dead(ro_state *rt, ro_object *o, ro_object **dead, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        ro_dealloc_dead(rt, dead[i]);
+    ro_dealloc_dead(rt, dead, n);
     dict_park(rt, o);
 }
 

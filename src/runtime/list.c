@@ -42,8 +42,7 @@ static __attribute__((noinline)) void list_dealloc_slow(ro_state *rt, ro_object 
 /* Free the n items in dead, whose counts reached zero, then park the list. */
 static __attribute__((noinline)) void list_dealloc_dead(ro_state *rt, ro_list *l, ro_object **dead, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        ro_dealloc_dead(rt, dead[i]);
+    ro_dealloc_dead(rt, dead, n);
     list_park(rt, l);
 }
 

@@ -473,13 +473,17 @@ static inline bool ro_drop_ref(ro_object *x)
     return x->ob_refcnt != RO_IMMORTAL && --x->ob_refcnt == 0;
 }
 
-/* Free x, whose count ro_drop_ref took to zero, as ro_decref would. */
-static inline void ro_dealloc_dead(ro_state *rt, ro_object *x)
+/* Free the n objects in dead, whose counts ro_drop_ref took to zero, as
+ * ro_decref would. */
+static inline void ro_dealloc_dead(ro_state *rt, ro_object *const *dead, size_t n)
 {
-    if (x->ob_type->tp_flags & RO_TPFLAG_WRAPPED)
-        ro_dealloc(rt, x);
-    else
-        x->ob_type->tp_dealloc(rt, x);
+    for (size_t i = 0; i < n; i++) {
+        ro_object *x = dead[i];
+        if (x->ob_type->tp_flags & RO_TPFLAG_WRAPPED)
+            ro_dealloc(rt, x);
+        else
+            x->ob_type->tp_dealloc(rt, x);
+    }
 }
 
 /* Free every container deferred to rt->trash (object.c). */

@@ -29,8 +29,7 @@ static __attribute__((noinline)) void tuple_dealloc_slow(ro_state *rt, ro_object
 static __attribute__((noinline)) void tuple_dealloc_atoms(ro_state *rt, ro_object *o, ro_object **dead, size_t ndead)
 {
     size_t n = RO_SIZE(o);
-    for (size_t i = 0; i < ndead; i++)
-        ro_dealloc_dead(rt, dead[i]);
+    ro_dealloc_dead(rt, dead, ndead);
     if (!ro_freelist_push(rt, RO_FL_TUPLE1 + (int)n - 1, RO_GC_HEAD(o)))
         ro_object_free(rt, o, TUPLE_SIZE(n));
 }
