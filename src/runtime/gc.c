@@ -151,16 +151,25 @@ static void subtract_refs(ro_gchead *young)
     }
 }
 
+/* What move_unreachable's traversals need: where rescued objects go, and
+ * the count of objects on the unreachable list. */
+typedef struct reach {
+    ro_gchead *young;
+    uint64_t unreachable_n;
+} reach;
+
 static int visit_reachable(ro_object *o, void *arg)
 {
     if (!collecting(o))
         return 0;
-    ro_gchead *young = arg, *g = RO_GC_HEAD(o);
+    reach *rc = arg;
+    ro_gchead *g = RO_GC_HEAD(o);
     if (g->gc_flags & RO_GCF_UNREACHABLE) {
         /* Scanned already and found at 0, but something reachable holds it:
          * back to young, behind the scan position, to be scanned again. */
         g->gc_flags &= ~RO_GCF_UNREACHABLE;
-        list_move(g, young);
+        list_move(g, rc->young);
+        rc->unreachable_n--;
         g->gc_refs = 1;
     } else if (g->gc_refs == 0) {
         g->gc_refs = 1;          /* ahead of the scan: will be seen as reachable */
@@ -168,14 +177,18 @@ static int visit_reachable(ro_object *o, void *arg)
     return 0;
 }
 
-static void move_unreachable(ro_gchead *young, ro_gchead *unreachable)
+/* Returns how many objects ended on unreachable. They keep UNREACHABLE (and
+ * COLLECTING) until delete_garbage, or a second update_refs, resets their
+ * flags: nothing else reads it, so no pass clears it. */
+static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable)
 {
+    reach rc = {young, 0};
     ro_gchead *g = young->gc_next;
     while (g != young) {
         ro_gchead *next;
         if (g->gc_refs > 0) {
             ro_object *o = RO_GC_OBJ(g);
-            o->ob_type->tp_traverse(o, visit_reachable, young);
+            o->ob_type->tp_traverse(o, visit_reachable, &rc);
             /* Known reachable and scanned: out of the collecting set, so
              * later visits skip it and no separate pass clears the flag. */
             g->gc_flags &= RO_GCF_FINALIZED;
@@ -184,9 +197,11 @@ static void move_unreachable(ro_gchead *young, ro_gchead *unreachable)
             next = g->gc_next;
             g->gc_flags |= RO_GCF_UNREACHABLE;
             list_move(g, unreachable);
+            rc.unreachable_n++;
         }
         g = next;
     }
+    return rc.unreachable_n;
 }
 
 /* Full collections: every tracked object is in the set, so membership is
@@ -228,8 +243,8 @@ static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
 }
 
 /* Steps 1-3 on base: base keeps the reachable (no longer COLLECTING), the
- * rest moves to unreachable (COLLECTING, and UNREACHABLE cleared here).
- * Returns how many objects base held. */
+ * rest moves to unreachable (COLLECTING and UNREACHABLE). Returns how many
+ * objects base held. */
 static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
                                    uint32_t full_epoch)
 {
@@ -240,11 +255,7 @@ static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint
         n = update_refs(base);
         subtract_refs(base);
     }
-    move_unreachable(base, unreachable);
-    uint64_t u = 0;
-    for (ro_gchead *g = unreachable->gc_next; g != unreachable; g = g->gc_next, u++)
-        g->gc_flags &= ~RO_GCF_UNREACHABLE;
-    *n_unreachable = u;
+    *n_unreachable = move_unreachable(base, unreachable);
     return n;
 }
 

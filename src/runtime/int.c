@@ -39,21 +39,26 @@ void ro_type_init_int(ro_state *rt, ro_type *t)
     t->tp_repr = int_repr;
 }
 
-/* ro_int_from_i64 past the shared ints and the free list. */
+/* ro_int_from_i64 past the shared ints and the free list (found empty for a
+ * compact value): a fresh block. int is built in: no heap type reference,
+ * no finalizer to count, so the block's header is written here. */
 static __attribute__((noinline)) ro_object *int_new(ro_state *rt, int64_t v)
 {
-    ro_type *t = &rt->types[RO_K_INT];
+    ro_object *o;
     if (v > INT32_MIN && v <= INT32_MAX) {
-        ro_object *o = ro_freelist_alloc(rt, RO_FL_INT, t, sizeof(ro_object), false);
-        if (o != NULL)
-            o->ob_aux = (int32_t)v;
-        return o;
-    }
-    ro_object *o = ro_object_alloc(rt, t, sizeof(ro_int), false);
-    if (o != NULL) {
+        o = ro_mem_alloc_fast(rt, sizeof(ro_object));
+        if (RO_UNLIKELY(o == NULL) && (o = ro_mem_alloc_emergency(rt, sizeof(ro_object))) == NULL)
+            return NULL;
+        o->ob_aux = (int32_t)v;
+    } else {
+        o = ro_mem_alloc_fast(rt, sizeof(ro_int));
+        if (RO_UNLIKELY(o == NULL) && (o = ro_mem_alloc_emergency(rt, sizeof(ro_int))) == NULL)
+            return NULL;
         o->ob_aux = RO_INT_BIG_MARK;
         ((ro_int *)o)->i_big = v;
     }
+    o->ob_refcnt = 1;
+    o->ob_type = &rt->types[RO_K_INT];
     return o;
 }
 
