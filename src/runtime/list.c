@@ -5,7 +5,9 @@
 
 static void items_free(ro_state *rt, ro_list *l)
 {
-    ro_mem_free(rt, l->l_items, l->l_allocated * sizeof(ro_object *));
+    if (l->l_items == NULL)
+        return;                     /* never grown, or emptied by a clear */
+    ro_mem_free_fast(rt, l->l_items, l->l_allocated * sizeof(ro_object *));
     l->l_items = NULL;
     l->l_allocated = 0;
 }
