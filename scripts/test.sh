@@ -22,21 +22,28 @@ run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
 # Every unit test again under valgrind memcheck (pool blocks described with client requests).
 run_suite valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECLAIMD_VALGRIND=ON -DRECLAIMD_BENCH=OFF
 
-# The parser's libFuzzer target, briefly (clang, ASan+UBSan): any crash, leak
-# or round-trip mismatch fails the run.
+# The libFuzzer targets, briefly (clang, ASan+UBSan, every library instrumented):
+# fuzz_nj (any bytes as a record: must round-trip) and fuzz_ro (any bytes as a
+# program of runtime operations: no leak, no invalid access). Any crash, leak
+# or mismatch fails the run.
 echo "== fuzz build =="
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRECLAIMD_SANITIZE=address,undefined -DRECLAIMD_FUZZ=ON -DRECLAIMD_TESTS=OFF -DRECLAIMD_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs"
-echo "== fuzz run (${RECLAIMD_FUZZ_SECONDS:-30} s) =="
-corpus=$(mktemp -d)
-if ./build-fuzz/fuzz/fuzz_nj -max_total_time="${RECLAIMD_FUZZ_SECONDS:-30}" -print_final_stats=1 \
-     "$corpus" fuzz/corpus_nj > build-fuzz/fuzz.log 2>&1; then
-  echo "fuzz_nj: $(grep -E '^Done' build-fuzz/fuzz.log), no failure"
-else
-  echo "fuzz_nj: FAILED (see build-fuzz/fuzz.log)"; tail -30 build-fuzz/fuzz.log; status=1
-fi
-rm -rf "$corpus"
+for target in fuzz_nj fuzz_ro; do
+  echo "== $target (${RECLAIMD_FUZZ_SECONDS:-30} s) =="
+  corpus=$(mktemp -d)
+  seeds=""
+  [ -d "fuzz/corpus_${target#fuzz_}" ] && seeds="fuzz/corpus_${target#fuzz_}"
+  # shellcheck disable=SC2086  # $seeds is empty or one directory
+  if ./build-fuzz/fuzz/$target -max_total_time="${RECLAIMD_FUZZ_SECONDS:-30}" -print_final_stats=1 \
+       -artifact_prefix=build-fuzz/ "$corpus" $seeds > "build-fuzz/$target.log" 2>&1; then
+    echo "$target: $(grep -E '^Done' "build-fuzz/$target.log"), no failure"
+  else
+    echo "$target: FAILED (see build-fuzz/$target.log)"; tail -30 "build-fuzz/$target.log"; status=1
+  fi
+  rm -rf "$corpus"
+done
 
 if [ $status -ne 0 ]; then
   echo "test.sh: FAILED"
