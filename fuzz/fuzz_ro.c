@@ -1,6 +1,7 @@
 /* fuzz_ro.c - libFuzzer target: any bytes as a program of runtime operations
- * (make ints, floats, strings, tuples, lists, dicts; append, store, delete,
- * pop, drop, collect) on eight slots. Oracles: no sanitizer report, the
+ * (make ints, floats, strings, tuples, lists, dicts, files; append, store,
+ * delete, pop, drop, collect) on eight slots. Files left open in cycles are
+ * closed by their finalizer when collected. Oracles: no sanitizer report, the
  * runtime's own invariants (asserts), lengths matching a shadow count, and
  * no byte left referenced once every slot is dropped and one full
  * collection has freed the cycles the program made. */
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ro_object *s[NSLOT] = {NULL};
     prog g = {data, data + size};
     while (g.p < g.end) {
-        unsigned op = next(&g) % 14, i = next(&g) % NSLOT, j = next(&g) % NSLOT, k = next(&g) % NSLOT;
+        unsigned op = next(&g) % 15, i = next(&g) % NSLOT, j = next(&g) % NSLOT, k = next(&g) % NSLOT;
         switch (op) {
         case 0: {                          /* small, compact and big ints */
             int64_t v = (int64_t)(int8_t)next(&g);
@@ -141,6 +142,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 12:
             ro_xdecref(rt, s[i]);
             s[i] = NULL;
+            break;
+        case 13:                           /* a file object (a container, with a finalizer) */
+            put(rt, &s[i], ro_file_open(rt, "/dev/null", (k & 1) ? "r" : "w", s[j]));
             break;
         default:
             if (ro_gc_collect(rt, (int)(j % 3), NULL) < 0)
