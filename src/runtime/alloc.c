@@ -395,6 +395,61 @@ void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
     }
 }
 
+/* k blocks of pool p, the run ro_mem_free_many found, go back at once. */
+static void pool_free_run(ro_mem *m, ro_pool *p, void *const *run, size_t k, size_t size)
+{
+    unsigned c = p->p_class;
+    bool was_full = p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset;
+    m->st.blocks_in_use -= k;
+    m->st.bytes_in_use -= k * size;
+    m->st.frees_total += k;
+    if (k < p->p_nused) {
+        uint8_t *head = p->p_freeblock;
+        for (size_t i = 0; i < k; i++) {
+            *(uint8_t **)run[i] = head;
+            head = run[i];
+            RO_BLOCK_FREED(run[i], CLASS_BYTES(c));
+        }
+        p->p_freeblock = head;
+        p->p_nused -= (uint32_t)k;
+        if (was_full)
+            used_push(m, p);
+        return;
+    }
+    /* The run holds every live block: the pool empties with no link written
+     * into the dead blocks (their cache lines stay clean). */
+    assert(k == p->p_nused && "ro_mem_free_many: more blocks than the pool has live");
+    for (size_t i = 0; i < k; i++)
+        RO_BLOCK_FREED(run[i], CLASS_BYTES(c));
+    p->p_nused = 0;
+    if (was_full)
+        used_push(m, p);
+    if (m->used[c] == p && p->p_next == NULL) {
+        /* Kept idle, as ro_mem_free_slow keeps its class's only used pool:
+         * fresh again, its blocks handed out by bumping from the start. */
+        p->p_freeblock = NULL;
+        p->p_nextoffset = (uint32_t)RO_POOL_OVERHEAD;
+        return;
+    }
+    pool_free(m, p);
+}
+
+void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
+{
+    ro_mem *m = &rt->mem;
+    assert(size != 0 && size <= RO_SMALL_MAX);
+    size_t i = 0;
+    while (i < n) {
+        ro_pool *p = POOL_OF(blocks[i]);
+        assert(p->p_class == CLASS_OF(size) && "ro_mem_free_many: size does not match the block's class");
+        size_t j = i + 1;
+        while (j < n && POOL_OF(blocks[j]) == p)
+            j++;
+        pool_free_run(m, p, blocks + i, j - i, size);
+        i = j;
+    }
+}
+
 void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)
 {
     ro_mem *m = &rt->mem;

@@ -35,8 +35,12 @@ static __attribute__((noinline)) void list_dealloc_slow(ro_state *rt, ro_object 
         return;
     size_t n = RO_SIZE(o);
     RO_SIZE(o) = 0;
-    for (size_t i = 0; i < n; i++)
-        ro_decref(rt, l->l_items[i]);
+    if (!nested) {
+        ro_drop_atoms(rt, l->l_items, n);   /* untracked: atoms only */
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ro_decref(rt, l->l_items[i]);
+    }
     list_park(rt, l);
     ro_container_dealloc_end(rt, nested);
 }

@@ -68,6 +68,52 @@ void ro_dealloc(ro_state *rt, ro_object *o)
         ro_dealloc_trash(rt);
 }
 
+void ro_dealloc_dead_many(ro_state *rt, ro_object *const *dead, size_t n)
+{
+    assert(n <= RO_DEAD_CHUNK);
+    const ro_type *tint = &rt->types[RO_K_INT], *tfloat = &rt->types[RO_K_FLOAT];
+    void *ints[RO_DEAD_CHUNK], *floats[RO_DEAD_CHUNK];
+    size_t ni = 0, nf = 0;
+    for (size_t i = 0; i < n; i++) {
+        ro_object *x = dead[i];
+        if (x->ob_type == tint && x->ob_aux != RO_INT_BIG_MARK) {
+            if (!ro_freelist_push(rt, RO_FL_INT, x))
+                ints[ni++] = x;
+        } else if (x->ob_type == tfloat) {
+            if (!ro_freelist_push(rt, RO_FL_FLOAT, x))
+                floats[nf++] = x;
+        } else {
+            x->ob_refcnt = 0;
+            ro_dealloc_dead(rt, &dead[i], 1);
+        }
+    }
+    if (ni != 0)
+        ro_mem_free_many(rt, ints, ni, sizeof(ro_object));
+    if (nf != 0)
+        ro_mem_free_many(rt, floats, nf, sizeof(ro_float));
+}
+
+void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n)
+{
+    ro_object *dead[RO_DEAD_CHUNK];
+    size_t i = 0;
+    while (i < n) {
+        size_t end = n - i > RO_DEAD_CHUNK ? i + RO_DEAD_CHUNK : n, ndead = 0;
+        for (; i < end; i++) {
+            /* The last reference: the block is about to be freed, so its
+             * count is not written (the line stays clean; this loop is
+             * bound by memory traffic). */
+            ro_object *x = items[i];
+            if (x->ob_refcnt == 1)
+                dead[ndead++] = x;
+            else if (x->ob_refcnt != RO_IMMORTAL)
+                x->ob_refcnt--;
+        }
+        if (ndead != 0)
+            ro_dealloc_dead_many(rt, dead, ndead);
+    }
+}
+
 void ro_dealloc_trash(ro_state *rt)
 {
     while (rt->trash != NULL) {

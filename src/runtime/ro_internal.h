@@ -298,6 +298,12 @@ static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
     m->st.frees_total++;
 }
 
+/* Free n pooled blocks, all allocated with the same size (1..RO_SMALL_MAX),
+ * as n calls of ro_mem_free would. Consecutive blocks of one pool go back
+ * together; a run that holds all of its pool's live blocks frees the pool
+ * without writing into the blocks. Blocks in allocation order free fastest. */
+void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size);
+
 /* Generation 0's counter, as CPython 3.11's: container blocks taken from the
  * allocator minus container blocks given back to it. A container recycled
  * through a free list is neither (it stays counted while parked), so churn of
@@ -485,6 +491,15 @@ static inline void ro_dealloc_dead(ro_state *rt, ro_object *const *dead, size_t 
             x->ob_type->tp_dealloc(rt, x);
     }
 }
+
+/* The big-container forms (object.c). ro_dealloc_dead_many frees up to
+ * RO_DEAD_CHUNK dead objects as ro_dealloc_dead does, but compact ints and
+ * floats, once their free lists are full, go back to their pools together
+ * (ro_mem_free_many). ro_drop_atoms drops one reference to each of n atoms
+ * (the items of an untracked container) and frees the dead a chunk at a time. */
+#define RO_DEAD_CHUNK 256
+void ro_dealloc_dead_many(ro_state *rt, ro_object *const *dead, size_t n);
+void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);
 
 /* Free every container deferred to rt->trash (object.c). */
 void ro_dealloc_trash(ro_state *rt);

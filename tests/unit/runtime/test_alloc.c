@@ -237,6 +237,131 @@ static void free_lists_are_bounded(void **state)
     assert_int_equal(ro_freelists_clear(rt), 0);
 }
 
+/* The allocator's state as the tests can compare it between two runtimes. */
+static void assert_same_pools(ro_state *a, ro_state *b)
+{
+    ro_mem_stats x = stats(a), y = stats(b);
+    assert_int_equal(x.blocks_in_use, y.blocks_in_use);
+    assert_int_equal(x.bytes_in_use, y.bytes_in_use);
+    assert_int_equal(x.frees_total, y.frees_total);
+    assert_int_equal(x.pools_in_use, y.pools_in_use);
+    assert_int_equal(x.arenas_mapped, y.arenas_mapped);
+    assert_int_equal(x.pools_free_resident + x.pools_released, y.pools_free_resident + y.pools_released);
+}
+
+/* ro_mem_free_many against one ro_mem_free per block, in a second runtime
+ * that does the same allocations: whole pools, partial runs, runs across
+ * pool boundaries, blocks out of order, a block list that comes back to a
+ * pool it left. Afterwards both hand out the same number of distinct,
+ * writable blocks, and every byte comes back. */
+static void free_many_matches_one_free_per_block(void **state)
+{
+    enum { N = 5 * PER_POOL(16) + 17 };
+    ro_state *rt = RT(state);
+    ro_state *twin = ro_open(NULL);
+    assert_non_null(twin);
+    static void *a[N], *b[N], *pick_a[N], *pick_b[N];
+    /* Patterns over the index: which blocks one ro_mem_free_many call frees. */
+    for (int pattern = 0; pattern < 5; pattern++) {
+        for (int i = 0; i < N; i++) {
+            a[i] = ro_mem_alloc(rt, 16);
+            b[i] = ro_mem_alloc(twin, 16);
+            assert_non_null(a[i]);
+            assert_non_null(b[i]);
+        }
+        size_t k = 0;
+        for (int i = 0; i < N; i++) {
+            int j = pattern == 4 ? N - 1 - i : i;           /* 4: every block, in reverse */
+            bool take = pattern == 0 || pattern == 4 ||
+                        (pattern == 1 && j % 2 == 0) ||      /* every other one */
+                        (pattern == 2 && j >= (int)PER_POOL(16) / 2 && j < 3 * (int)PER_POOL(16)) ||  /* across pools */
+                        (pattern == 3 && (j % 3 != 0));
+            if (take) {
+                pick_a[k] = a[j];
+                pick_b[k] = b[j];
+                a[j] = b[j] = NULL;
+                k++;
+            }
+        }
+        if (pattern == 3) {   /* runs interleaved: leave one pool and come back to it */
+            void *t = pick_a[1];
+            pick_a[1] = pick_a[k - 1];
+            pick_a[k - 1] = t;
+            t = pick_b[1];
+            pick_b[1] = pick_b[k - 1];
+            pick_b[k - 1] = t;
+        }
+        ro_mem_free_many(rt, pick_a, k, 16);
+        for (size_t i = 0; i < k; i++)
+            ro_mem_free(twin, pick_b[i], 16);
+        assert_same_pools(rt, twin);
+        /* Both hand out k distinct blocks again; write them all. */
+        for (size_t i = 0; i < k; i++) {
+            pick_a[i] = ro_mem_alloc(rt, 16);
+            pick_b[i] = ro_mem_alloc(twin, 16);
+            memset(pick_a[i], 0xa5, 16);
+            memset(pick_b[i], 0x5a, 16);
+        }
+        assert_same_pools(rt, twin);
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = 0; j < 16; j++)
+                assert_int_equal(((uint8_t *)pick_a[i])[j], 0xa5);
+        ro_mem_free_many(rt, pick_a, k, 16);
+        for (size_t i = 0; i < k; i++)
+            ro_mem_free(twin, pick_b[i], 16);
+        for (int i = 0; i < N; i++) {
+            if (a[i] != NULL) {
+                ro_mem_free(rt, a[i], 16);
+                ro_mem_free(twin, b[i], 16);
+            }
+        }
+        assert_same_pools(rt, twin);
+    }
+    assert_int_equal(ro_close(twin), 0);
+}
+
+/* A big untracked list's items die a chunk at a time through
+ * ro_drop_atoms: ints that die, ints that live on in another list, floats,
+ * big ints, strings, shared small ints. The survivors keep their values and
+ * every byte comes back once they go too (the teardown checks that). */
+static void a_big_list_of_atoms_frees_exactly_its_dead(void **state)
+{
+    enum { N = 20000 };
+    ro_state *rt = RT(state);
+    ro_object *l = ro_list_new(rt, 0), *keep = ro_list_new(rt, 0);
+    for (int i = 0; i < N; i++) {
+        ro_object *x;
+        switch (i % 5) {
+        case 0: x = ro_int_from_i64(rt, 1000 + i); break;
+        case 1: x = ro_float_from_double(rt, i * 0.5); break;
+        case 2: x = ro_int_from_i64(rt, (int64_t)1 << 40 | i); break;
+        case 3: x = ro_str_from_cstr(rt, i % 2 ? "odd" : "even"); break;
+        default: x = ro_int_from_i64(rt, i % 200); break;    /* shared, immortal */
+        }
+        assert_non_null(x);
+        if (i % 7 == 0)
+            assert_int_equal(ro_list_append(rt, keep, x), 0);
+        assert_int_equal(ro_list_append_steal(rt, l, x), 0);
+    }
+    assert_false(ro_gc_is_tracked(l));
+    uint64_t with_both = test_bytes_in_use(rt);
+    ro_decref(rt, l);
+    assert_true(test_bytes_in_use(rt) < with_both);
+    for (size_t j = 0; j < ro_list_len(keep); j++) {
+        int i = (int)j * 7;
+        ro_object *x = ro_list_get_item(rt, keep, j);
+        assert_int_equal(x->ob_refcnt == RO_IMMORTAL ? 1u : x->ob_refcnt, 1u);
+        switch (i % 5) {
+        case 0: assert_int_equal(ro_int_value(x), 1000 + i); break;
+        case 1: assert_true(ro_float_value(x) == i * 0.5); break;
+        case 2: assert_int_equal(ro_int_value(x), (int64_t)1 << 40 | i); break;
+        case 3: assert_string_equal(ro_str_utf8(x), i % 2 ? "odd" : "even"); break;
+        default: assert_int_equal(ro_int_value(x), i % 200); break;
+        }
+    }
+    ro_decref(rt, keep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(injected_failure_is_an_error_not_a_crash, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(every_single_allocation_can_fail_cleanly, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(free_lists_are_bounded, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(free_many_matches_one_free_per_block, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(a_big_list_of_atoms_frees_exactly_its_dead, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/alloc", tests, NULL, NULL);
 }
