@@ -450,6 +450,21 @@ void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
     }
 }
 
+void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final)
+{
+    size_t keep = b->n;
+    if (!final) {
+        ro_pool *last = POOL_OF(b->blocks[b->n - 1]);
+        while (keep > 0 && POOL_OF(b->blocks[keep - 1]) == last)
+            keep--;
+        if (keep == 0)
+            keep = b->n;        /* one pool's blocks fill it: cannot happen, but give them back */
+    }
+    ro_mem_free_many(rt, b->blocks, keep, b->size);
+    memmove(b->blocks, b->blocks + keep, (b->n - keep) * sizeof b->blocks[0]);
+    b->n -= keep;
+}
+
 void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)
 {
     ro_mem *m = &rt->mem;

@@ -366,6 +366,14 @@ static void dict_dealloc(ro_state *rt, ro_object *o)
         dict_dealloc_dead(rt, o, dead, ndead);   /* (parks it, or frees it when the free list is full) */
 }
 
+void ro_dict_gc_blocks(ro_object *o, ro_gc_blocks *b)
+{
+    ro_dict *d = (ro_dict *)o;
+    b->obj_size = sizeof(ro_gchead) + sizeof(ro_dict);
+    b->storage = d->d_index;
+    b->storage_size = d->d_index != NULL ? TABLE_BYTES(d->d_mask + 1) : 0;
+}
+
 void ro_dict_parked_release(ro_state *rt, ro_object *o)
 {
     ro_dict *d = (ro_dict *)o;

@@ -64,6 +64,19 @@ static void list_move(ro_gchead *g, ro_gchead *to)
     list_append(g, to);
 }
 
+/* Move the segment first..last (linked, first to last, on one list) to the
+ * end of list to. */
+static void list_splice(ro_gchead *first, ro_gchead *last, ro_gchead *to)
+{
+    ro_gchead *before = first->gc_prev, *after = last->gc_next, *tail = to->gc_prev;
+    before->gc_next = after;
+    after->gc_prev = before;
+    tail->gc_next = first;
+    first->gc_prev = tail;
+    last->gc_next = to;
+    to->gc_prev = last;
+}
+
 /* Append every element of from to to; from becomes empty. */
 static void list_merge(ro_gchead *from, ro_gchead *to)
 {
@@ -115,6 +128,44 @@ void ro_gc_threshold_passed(ro_state *rt)
 
 /* ------------------------------------------------------ the algorithm */
 
+/* tp_traverse, with the built-in containers' loops inlined into each pass of
+ * the collector, so that their visits inline too: no call per reference. The
+ * collector's visitors never stop a traversal. */
+static inline __attribute__((always_inline)) void traverse(ro_object *o, ro_visit_fn visit, void *arg)
+{
+    switch (o->ob_type->tp_kind) {
+    case RO_K_LIST: {
+        ro_object **items = ((ro_list *)o)->l_items;
+        for (size_t i = 0, n = RO_SIZE(o); i < n; i++)
+            if (items[i] != NULL)
+                visit(items[i], arg);
+        return;
+    }
+    case RO_K_TUPLE: {
+        ro_object **items = ((ro_tuple *)o)->t_items;
+        for (size_t i = 0, n = RO_SIZE(o); i < n; i++)
+            if (items[i] != NULL)
+                visit(items[i], arg);
+        return;
+    }
+    case RO_K_DICT: {
+        const ro_dict *d = (const ro_dict *)o;
+        for (size_t i = 0, n = d->d_nentries; i < n; i++) {
+            const ro_dict_entry *e = &d->d_entries[i];
+            if (e->e_key != NULL) {
+                visit(e->e_key, arg);
+                if (e->e_value != NULL)
+                    visit(e->e_value, arg);
+            }
+        }
+        return;
+    }
+    default:
+        o->ob_type->tp_traverse(o, visit, arg);
+        return;
+    }
+}
+
 static bool collecting(const ro_object *o)
 {
     return (o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING);
@@ -147,7 +198,7 @@ static void subtract_refs(ro_gchead *young)
 {
     for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
         ro_object *o = RO_GC_OBJ(g);
-        o->ob_type->tp_traverse(o, visit_decref, NULL);
+        traverse(o, visit_decref, NULL);
     }
 }
 
@@ -156,7 +207,15 @@ static void subtract_refs(ro_gchead *young)
 typedef struct reach {
     ro_gchead *young;
     uint64_t unreachable_n;
+    uint64_t foreign_n;     /* of those, objects not of a built-in container type */
 } reach;
+
+/* Built-in lists, dicts and tuples: their clear drops every reference they
+ * hold, and delete_builtin_garbage knows how to free them. */
+static bool builtin_container(const ro_object *o)
+{
+    return (o->ob_type->tp_flags & RO_TPFLAG_OWN_DEALLOC) != 0;
+}
 
 static int visit_reachable(ro_object *o, void *arg)
 {
@@ -170,6 +229,7 @@ static int visit_reachable(ro_object *o, void *arg)
         g->gc_flags &= ~RO_GCF_UNREACHABLE;
         list_move(g, rc->young);
         rc->unreachable_n--;
+        rc->foreign_n -= !builtin_container(o);
         g->gc_refs = 1;
     } else if (g->gc_refs == 0) {
         g->gc_refs = 1;          /* ahead of the scan: will be seen as reachable */
@@ -177,30 +237,41 @@ static int visit_reachable(ro_object *o, void *arg)
     return 0;
 }
 
-/* Returns how many objects ended on unreachable. They keep UNREACHABLE (and
- * COLLECTING) until delete_garbage, or a second update_refs, resets their
- * flags: nothing else reads it, so no pass clears it. */
-static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable)
+/* Returns how many objects ended on unreachable, and in *foreign how many of
+ * those are not built-in containers. They keep UNREACHABLE (and COLLECTING)
+ * until the garbage is deleted, or a second update_refs resets their flags:
+ * nothing else reads it, so no pass clears it. */
+static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable, uint64_t *foreign)
 {
-    reach rc = {young, 0};
-    ro_gchead *g = young->gc_next;
+    reach rc = {young, 0, 0};
+    ro_gchead *g = young->gc_next, *run = NULL;
+    /* Objects found at 0 wait in place, a run of neighbours at a time, and
+     * move to unreachable together (one splice, not one unlink and append
+     * each) before anything is traversed: visit_reachable then only ever
+     * rescues objects that are on the unreachable list. */
     while (g != young) {
-        ro_gchead *next;
         if (g->gc_refs > 0) {
+            if (run != NULL) {
+                list_splice(run, g->gc_prev, unreachable);
+                run = NULL;
+            }
             ro_object *o = RO_GC_OBJ(g);
-            o->ob_type->tp_traverse(o, visit_reachable, &rc);
+            traverse(o, visit_reachable, &rc);
             /* Known reachable and scanned: out of the collecting set, so
              * later visits skip it and no separate pass clears the flag. */
             g->gc_flags &= RO_GCF_FINALIZED;
-            next = g->gc_next;
         } else {
-            next = g->gc_next;
             g->gc_flags |= RO_GCF_UNREACHABLE;
-            list_move(g, unreachable);
             rc.unreachable_n++;
+            rc.foreign_n += !builtin_container(RO_GC_OBJ(g));
+            if (run == NULL)
+                run = g;
         }
-        g = next;
+        g = g->gc_next;
     }
+    if (run != NULL)
+        list_splice(run, young->gc_prev, unreachable);
+    *foreign = rc.foreign_n;
     return rc.unreachable_n;
 }
 
@@ -237,7 +308,7 @@ static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
     for (ro_gchead *g = all->gc_next; g != all; g = g->gc_next, n++) {
         lazy_init(g, epoch);
         ro_object *o = RO_GC_OBJ(g);
-        o->ob_type->tp_traverse(o, visit_decref_full, &epoch);
+        traverse(o, visit_decref_full, &epoch);
     }
     return n;
 }
@@ -246,7 +317,7 @@ static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
  * rest moves to unreachable (COLLECTING and UNREACHABLE). Returns how many
  * objects base held. */
 static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
-                                   uint32_t full_epoch)
+                                   uint64_t *n_foreign, uint32_t full_epoch)
 {
     uint64_t n;
     if (full_epoch != 0) {
@@ -255,7 +326,7 @@ static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint
         n = update_refs(base);
         subtract_refs(base);
     }
-    *n_unreachable = move_unreachable(base, unreachable);
+    *n_unreachable = move_unreachable(base, unreachable, n_foreign);
     return n;
 }
 
@@ -335,6 +406,77 @@ static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *
     return uncollectable;
 }
 
+/* Garbage made of built-in containers only, with no finalizer run, needs
+ * neither clears nor the decref/dealloc chain they set off. One walk over the
+ * set, in order, drops every object's references: one to an object outside
+ * the set is an ordinary decref (it may free that object, which cannot reach
+ * back: anything that refers to garbage is garbage); one to garbage only
+ * lowers its count. A garbage object is freed once both its count is zero
+ * (every reference to it is dropped) and its own references are dropped
+ * (it is no longer COLLECTING): whichever comes second frees it. So no freed
+ * block is ever read, and the whole set goes in one pass over memory. */
+typedef struct drop_ctx {
+    ro_state *rt;
+    ro_freebatch objs, storage;   /* the blocks go back in runs (ro_mem_free_many) */
+    uint64_t freed;
+} drop_ctx;
+
+static inline __attribute__((always_inline)) void free_garbage_object(drop_ctx *c, ro_object *o)
+{
+    ro_gc_blocks b;
+    switch (o->ob_type->tp_kind) {
+    case RO_K_LIST:
+        ro_list_gc_blocks(o, &b);
+        break;
+    case RO_K_DICT:
+        ro_dict_gc_blocks(o, &b);
+        break;
+    default:
+        ro_tuple_gc_blocks(o, &b);
+        break;
+    }
+    if (b.storage != NULL)
+        ro_freebatch_add(c->rt, &c->storage, b.storage, b.storage_size);
+    ro_freebatch_add(c->rt, &c->objs, RO_GC_HEAD(o), b.obj_size);
+    c->freed++;
+}
+
+static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *arg)
+{
+    drop_ctx *c = arg;
+    if ((o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_UNREACHABLE)) {
+        if (--o->ob_refcnt == 0 && !(RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING))
+            free_garbage_object(c, o);
+    } else {
+        ro_decref(c->rt, o);
+    }
+    return 0;
+}
+
+static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
+{
+    drop_ctx c = {.rt = rt};
+    ro_gchead *g = unreachable->gc_next;
+    while (g != unreachable) {
+        /* What follows g is not freed while g is handled: only objects
+         * whose references are dropped already, which precede it, are. */
+        ro_gchead *next = g->gc_next;
+        ro_object *o = RO_GC_OBJ(g);
+        traverse(o, visit_drop, &c);
+        g->gc_flags &= ~RO_GCF_COLLECTING;
+        if (o->ob_refcnt == 0)
+            free_garbage_object(&c, o);
+        g = next;
+    }
+    /* Generation 0's count is not decremented per object: the collection
+     * zeroes it when it ends. */
+    ro_freebatch_flush(rt, &c.storage);
+    ro_freebatch_flush(rt, &c.objs);
+    assert(c.freed == n && "garbage of built-in containers left alive after its references were dropped");
+    list_init(unreachable);
+    rt->gc_tracked -= n;
+}
+
 int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *out)
 {
     if (generation < 0 || generation >= RO_GC_NGENS) {
@@ -357,14 +499,14 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
     ro_gchead *old = generation + 1 < RO_GC_NGENS ? &rt->gens[generation + 1].head : young;
 
     ro_gchead unreachable;
-    uint64_t doomed;
+    uint64_t doomed, foreign;
     list_init(&unreachable);
     uint32_t epoch = 0;
     if (generation == RO_GC_NGENS - 1) {
         rt->gc_epoch = rt->gc_epoch + 1 < (1u << (32 - RO_GCF_EPOCH_SHIFT)) ? rt->gc_epoch + 1 : 1;
         epoch = rt->gc_epoch;
     }
-    r.examined = deduce_unreachable(young, &unreachable, &doomed, epoch);
+    r.examined = deduce_unreachable(young, &unreachable, &doomed, &foreign, epoch);
     uint64_t survivors = r.examined - doomed;
     if (young != old) {
         list_merge(young, old);
@@ -381,13 +523,16 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
          * run steps 1-3 again on the garbage; what is reachable now survives. */
         ro_gchead still;
         list_init(&still);
-        uint64_t n = deduce_unreachable(&unreachable, &still, &doomed, 0);
+        uint64_t n = deduce_unreachable(&unreachable, &still, &doomed, &foreign, 0);
         r.resurrected = n - doomed;
         list_merge(&unreachable, old);
         list_merge(&still, &unreachable);
     }
     r.files_closed = rt->files_unclosed - unclosed0;
-    r.uncollectable = delete_garbage(rt, &unreachable, old);
+    if (foreign == 0 && r.finalized == 0)
+        delete_builtin_garbage(rt, &unreachable, doomed);
+    else
+        r.uncollectable = delete_garbage(rt, &unreachable, old);
     r.collected = doomed - r.uncollectable;
 
     /* Counters: this generation starts over, the next one saw a collection. */

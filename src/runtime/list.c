@@ -72,6 +72,14 @@ static void list_dealloc(ro_state *rt, ro_object *o)
         list_dealloc_dead(rt, l, dead, ndead);   /* (parks it, or frees it when the free list is full) */
 }
 
+void ro_list_gc_blocks(ro_object *o, ro_gc_blocks *b)
+{
+    ro_list *l = (ro_list *)o;
+    b->obj_size = sizeof(ro_gchead) + sizeof(ro_list);
+    b->storage = l->l_items;
+    b->storage_size = l->l_allocated * sizeof(ro_object *);
+}
+
 void ro_list_parked_release(ro_state *rt, ro_object *o)
 {
     items_free(rt, (ro_list *)o);

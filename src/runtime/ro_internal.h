@@ -134,6 +134,20 @@ enum {
 #define RO_LIST_KEEP_ITEMS 8
 void ro_list_parked_release(ro_state *rt, ro_object *list);
 void ro_dict_parked_release(ro_state *rt, ro_object *dict);
+/* The blocks of a garbage list, dict or tuple, for the collector's bulk
+ * free (it frees them without touching the items: it has dropped the
+ * references that leave the garbage set, and the rest die with it). The
+ * object's own block starts at its collector link; storage is its item
+ * array or table, NULL when it has none. Sizes are as allocated. */
+typedef struct ro_gc_blocks {
+    size_t obj_size;
+    void *storage;
+    size_t storage_size;
+} ro_gc_blocks;
+void ro_list_gc_blocks(ro_object *list, ro_gc_blocks *b);
+void ro_dict_gc_blocks(ro_object *dict, ro_gc_blocks *b);
+void ro_tuple_gc_blocks(ro_object *tuple, ro_gc_blocks *b);
+
 
 /* --------------------------------------------------------- intern table */
 
@@ -500,6 +514,41 @@ static inline void ro_dealloc_dead(ro_state *rt, ro_object *const *dead, size_t 
 #define RO_DEAD_CHUNK 256
 void ro_dealloc_dead_many(ro_state *rt, ro_object *const *dead, size_t n);
 void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);
+
+/* Blocks gathered to go back together through ro_mem_free_many: a run of
+ * blocks of one size. A full batch goes back but for its last pool's blocks,
+ * which stay for the next flush (more may follow), so a pool whose blocks
+ * arrive together empties in one piece, with no link written. It holds more
+ * blocks than the largest pool (RO_POOL_SIZE / RO_ALIGN). A block of another
+ * size flushes it all; large blocks go back at once. */
+#define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN + 256)
+typedef struct ro_freebatch {
+    size_t size;
+    size_t n;
+    void *blocks[RO_FREEBATCH_MAX];
+} ro_freebatch;
+
+/* Give back every block (final) or all but the trailing pool's (alloc.c). */
+void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final);
+
+static inline void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)
+{
+    if (b->n != 0)
+        ro_freebatch_flush_part(rt, b, true);
+}
+
+static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, size_t size)
+{
+    if (RO_UNLIKELY(size - 1 >= RO_SMALL_MAX)) {
+        ro_mem_free(rt, block, size);
+        return;
+    }
+    bool other = b->n != 0 && b->size != size;
+    if (RO_UNLIKELY(other || b->n == RO_FREEBATCH_MAX))
+        ro_freebatch_flush_part(rt, b, other);
+    b->size = size;
+    b->blocks[b->n++] = block;
+}
 
 /* Free every container deferred to rt->trash (object.c). */
 void ro_dealloc_trash(ro_state *rt);

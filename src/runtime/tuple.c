@@ -55,6 +55,13 @@ static void tuple_dealloc(ro_state *rt, ro_object *o)
         tuple_dealloc_atoms(rt, o, dead, ndead);
 }
 
+void ro_tuple_gc_blocks(ro_object *o, ro_gc_blocks *b)
+{
+    b->obj_size = sizeof(ro_gchead) + TUPLE_SIZE(RO_SIZE(o));
+    b->storage = NULL;
+    b->storage_size = 0;
+}
+
 static int tuple_traverse(ro_object *o, ro_visit_fn visit, void *arg)
 {
     ro_tuple *t = (ro_tuple *)o;

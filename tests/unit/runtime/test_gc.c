@@ -134,6 +134,130 @@ static void cycles_through_dicts_tuples_and_lists(void **state)
     assert_int_equal(base_bytes(rt), base);
 }
 
+/* Garbage of built-in containers that refers out of its set in every way:
+ * a list and a dict in a cycle, a self-reference, a tracked tuple as a dict
+ * key (holding an untracked tuple), an untracked list and atoms that only
+ * the garbage holds (freed with it), a string and a live list that others
+ * hold too (they survive, their counts restored), and an object of the
+ * oldest generation that only the garbage holds (freed by refcount when a
+ * young collection frees the garbage). With foreign set, a user-defined
+ * container joins the cycle, which sends the set down the general path
+ * (clears and deallocs). Returns the number of tracked objects in the set. */
+static uint64_t build_builtin_garbage(ro_state *rt, ro_object *live, ro_object *shared, ro_object *old,
+                                      ro_type *foreign)
+{
+    ro_object *a = ro_list_new(rt, 0), *d = ro_dict_new(rt);
+    ro_list_append(rt, a, d);
+    ro_dict_set_cstr_steal(rt, d, "a", a);      /* (a's reference goes to d) */
+    ro_list_append(rt, a, a);
+    ro_list_append_steal(rt, a, ro_int_from_i64(rt, 123456));
+    ro_list_append(rt, a, shared);
+    ro_list_append(rt, a, live);
+    ro_object *u = ro_list_new(rt, 0);
+    ro_list_append_steal(rt, u, ro_float_from_double(rt, 1.5));
+    ro_list_append_steal(rt, u, ro_str_from_cstr(rt, "only the garbage holds me"));
+    ro_list_append_steal(rt, a, u);
+    ro_object *inner = ro_tuple_pack(rt, 2, shared, ro_int_from_i64(rt, 1000));
+    ro_decref(rt, ro_tuple_get_item(rt, inner, 1));          /* the pack increfed it */
+    ro_object *t = ro_tuple_pack(rt, 1, inner);
+    ro_decref(rt, inner);
+    assert_int_equal(ro_dict_set(rt, d, t, live), 0);
+    ro_decref(rt, t);
+    uint64_t n = 3;
+    if (old != NULL) {
+        ro_list_append_steal(rt, a, old);        /* the caller's reference */
+    }
+    if (foreign != NULL) {
+        ro_object *x = new_node(rt, foreign);
+        link_to(rt, x, d);
+        ro_list_append_steal(rt, a, x);
+        n++;
+    }
+    ro_decref(rt, d);
+    assert_true(ro_gc_is_tracked(a) && ro_gc_is_tracked(d) && ro_gc_is_tracked(t));
+    assert_false(ro_gc_is_tracked(u) || ro_gc_is_tracked(inner));
+    return n;
+}
+
+static void builtin_garbage_frees_exactly_its_set(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_type *foreign = node_type(rt);
+    ro_object *live = ro_list_new(rt, 0), *shared = ro_str_from_cstr(rt, "shared by garbage and the test");
+    ro_list_append_steal(rt, live, ro_list_new(rt, 0));     /* live is tracked */
+    uint32_t live_rc = live->ob_refcnt, shared_rc = shared->ob_refcnt;
+    for (int with_foreign = 0; with_foreign < 2; with_foreign++) {
+        /* Full collection: everything in one set. */
+        uint64_t n = build_builtin_garbage(rt, live, shared, NULL, with_foreign ? foreign : NULL);
+        ro_gc_report r;
+        assert_int_equal(ro_gc_collect(rt, 2, &r), (int64_t)n);
+        assert_int_equal(r.collected, n);
+        assert_int_equal(r.uncollectable, 0);
+        assert_int_equal(live->ob_refcnt, live_rc);
+        assert_int_equal(shared->ob_refcnt, shared_rc);
+        assert_int_equal(ro_list_len(live), 1);
+        assert_int_equal(ro_gc_tracked(rt), 1);       /* live (its empty inner list is untracked) */
+
+        /* Young collection: an old object that only young garbage holds. */
+        ro_object *old = ro_list_new(rt, 0);
+        ro_list_append_steal(rt, old, ro_list_new(rt, 0));
+        ro_list_append_steal(rt, old, ro_str_from_cstr(rt, "old, soon unreferenced"));
+        ro_gc_collect(rt, 2, NULL);                   /* old is in the oldest generation now */
+        n = build_builtin_garbage(rt, live, shared, old, with_foreign ? foreign : NULL);
+        assert_int_equal(ro_gc_collect(rt, 0, &r), (int64_t)n);
+        assert_int_equal(live->ob_refcnt, live_rc);
+        assert_int_equal(shared->ob_refcnt, shared_rc);
+        assert_int_equal(ro_gc_tracked(rt), 1);       /* old went by refcount */
+    }
+    ro_decref(rt, shared);
+    ro_decref(rt, live);
+    ro_decref(rt, RO_OBJ(foreign));
+    assert_int_equal(base_bytes(rt), base);
+}
+
+static ro_object *new_ref(ro_object *o)
+{
+    ro_incref(o);
+    return o;
+}
+
+/* A long chain of garbage whose objects each free the previous one's last
+ * reference: frees happen in both directions of the walk. */
+static void builtin_garbage_in_any_order_is_freed(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    enum { N = 10000 };
+    for (int dir = 0; dir < 2; dir++) {
+        ro_object *first = ro_list_new(rt, 0), *prev = first;
+        for (int i = 1; i < N; i++) {
+            ro_object *x = i % 3 == 0 ? ro_dict_new(rt) : ro_list_new(rt, 0);
+            /* dir 0: each refers to the one before; dir 1: to the one after */
+            ro_object *from = dir == 0 ? x : prev, *to = dir == 0 ? prev : x;
+            if (ro_is_kind(from, RO_K_DICT))
+                ro_dict_set_cstr_steal(rt, from, "next", new_ref(to));
+            else
+                ro_list_append(rt, from, to);
+            if (prev != first)
+                ro_decref(rt, prev);
+            prev = x;
+        }
+        /* Close the ring. */
+        ro_object *from = dir == 0 ? first : prev, *to = dir == 0 ? prev : first;
+        if (ro_is_kind(from, RO_K_DICT))
+            ro_dict_set_cstr_steal(rt, from, "next", new_ref(to));
+        else
+            ro_list_append(rt, from, to);
+        ro_decref(rt, prev);
+        ro_decref(rt, first);
+        ro_gc_report r;
+        assert_int_equal(ro_gc_collect(rt, 2, &r), N);
+        assert_int_equal(ro_gc_tracked(rt), 0);
+        assert_int_equal(base_bytes(rt), base);
+    }
+}
+
 static void cycle_reachable_from_a_live_object_survives(void **state)
 {
     ro_state *rt = RT(state);
@@ -469,6 +593,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(million_node_ring_is_collected, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(cycles_through_dicts_tuples_and_lists, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(cycle_reachable_from_a_live_object_survives, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(builtin_garbage_frees_exactly_its_set, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(builtin_garbage_in_any_order_is_freed, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(open_file_in_a_cycle_is_closed_and_counted, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(finalizer_resurrection_keeps_objects_alive, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(uncollectable_objects_are_reported_and_kept, gc_setup, test_rt_teardown),
