@@ -452,6 +452,8 @@ void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
 
 void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final)
 {
+    if (b->n == 0)
+        return;
     size_t keep = b->n;
     if (!final) {
         ro_pool *last = POOL_OF(b->blocks[b->n - 1]);

@@ -130,23 +130,24 @@ void ro_gc_threshold_passed(ro_state *rt)
 
 /* tp_traverse, with the built-in containers' loops inlined into each pass of
  * the collector, so that their visits inline too: no call per reference. The
- * collector's visitors never stop a traversal. */
-static inline __attribute__((always_inline)) void traverse(ro_object *o, ro_visit_fn visit, void *arg)
+ * collector's visitors never stop a traversal. Returns whether o is a
+ * built-in container (list, dict or tuple). A list's items are never NULL
+ * (nothing stores NULL in one); a tuple's are until the tuple is filled. */
+static inline __attribute__((always_inline)) bool traverse(ro_object *o, ro_visit_fn visit, void *arg)
 {
     switch (o->ob_type->tp_kind) {
     case RO_K_LIST: {
         ro_object **items = ((ro_list *)o)->l_items;
         for (size_t i = 0, n = RO_SIZE(o); i < n; i++)
-            if (items[i] != NULL)
-                visit(items[i], arg);
-        return;
+            visit(items[i], arg);
+        return true;
     }
     case RO_K_TUPLE: {
         ro_object **items = ((ro_tuple *)o)->t_items;
         for (size_t i = 0, n = RO_SIZE(o); i < n; i++)
             if (items[i] != NULL)
                 visit(items[i], arg);
-        return;
+        return true;
     }
     case RO_K_DICT: {
         const ro_dict *d = (const ro_dict *)o;
@@ -158,11 +159,11 @@ static inline __attribute__((always_inline)) void traverse(ro_object *o, ro_visi
                     visit(e->e_value, arg);
             }
         }
-        return;
+        return true;
     }
     default:
         o->ob_type->tp_traverse(o, visit, arg);
-        return;
+        return false;
     }
 }
 
@@ -194,19 +195,22 @@ static int visit_decref(ro_object *o, void *arg)
     return 0;
 }
 
-static void subtract_refs(ro_gchead *young)
+/* Returns how many objects of young are not built-in containers. */
+static uint64_t subtract_refs(ro_gchead *young)
 {
+    uint64_t foreign = 0;
     for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
         ro_object *o = RO_GC_OBJ(g);
-        traverse(o, visit_decref, NULL);
+        foreign += !traverse(o, visit_decref, NULL);
     }
+    return foreign;
 }
 
 /* What move_unreachable's traversals need: where rescued objects go, and
  * the count of objects on the unreachable list. */
 typedef struct reach {
     ro_gchead *young;
-    uint64_t unreachable_n;
+    uint64_t unreachable_n; /* objects taken back off the unreachable list */
     uint64_t foreign_n;     /* of those, objects not of a built-in container type */
 } reach;
 
@@ -228,8 +232,8 @@ static int visit_reachable(ro_object *o, void *arg)
          * back to young, behind the scan position, to be scanned again. */
         g->gc_flags &= ~RO_GCF_UNREACHABLE;
         list_move(g, rc->young);
-        rc->unreachable_n--;
-        rc->foreign_n -= !builtin_container(o);
+        rc->unreachable_n++;
+        rc->foreign_n += !builtin_container(o);
         g->gc_refs = 1;
     } else if (g->gc_refs == 0) {
         g->gc_refs = 1;          /* ahead of the scan: will be seen as reachable */
@@ -238,12 +242,15 @@ static int visit_reachable(ro_object *o, void *arg)
 }
 
 /* Returns how many objects ended on unreachable, and in *foreign how many of
- * those are not built-in containers. They keep UNREACHABLE (and COLLECTING)
+ * those are not built-in containers (counted when count_foreign is set, else
+ * known to be 0). They keep UNREACHABLE (and COLLECTING)
  * until the garbage is deleted, or a second update_refs resets their flags:
  * nothing else reads it, so no pass clears it. */
-static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable, uint64_t *foreign)
+static inline __attribute__((always_inline)) uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable,
+                                                                        bool count_foreign, uint64_t *foreign)
 {
-    reach rc = {young, 0, 0};
+    reach rc = {young, 0, 0};       /* rc counts the rescued, the loop the found */
+    uint64_t found = 0, found_foreign = 0;
     ro_gchead *g = young->gc_next, *run = NULL;
     /* Objects found at 0 wait in place, a run of neighbours at a time, and
      * move to unreachable together (one splice, not one unlink and append
@@ -262,8 +269,9 @@ static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable, uint6
             g->gc_flags &= RO_GCF_FINALIZED;
         } else {
             g->gc_flags |= RO_GCF_UNREACHABLE;
-            rc.unreachable_n++;
-            rc.foreign_n += !builtin_container(RO_GC_OBJ(g));
+            found++;
+            if (count_foreign)
+                found_foreign += !builtin_container(RO_GC_OBJ(g));
             if (run == NULL)
                 run = g;
         }
@@ -271,8 +279,8 @@ static uint64_t move_unreachable(ro_gchead *young, ro_gchead *unreachable, uint6
     }
     if (run != NULL)
         list_splice(run, young->gc_prev, unreachable);
-    *foreign = rc.foreign_n;
-    return rc.unreachable_n;
+    *foreign = found_foreign - rc.foreign_n;
+    return found - rc.unreachable_n;
 }
 
 /* Full collections: every tracked object is in the set, so membership is
@@ -302,14 +310,17 @@ static int visit_decref_full(ro_object *o, void *arg)
     return 0;
 }
 
-static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
+/* Returns how many objects all holds; *foreign, how many of them are not
+ * built-in containers. */
+static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch, uint64_t *foreign)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, f = 0;
     for (ro_gchead *g = all->gc_next; g != all; g = g->gc_next, n++) {
         lazy_init(g, epoch);
         ro_object *o = RO_GC_OBJ(g);
-        traverse(o, visit_decref_full, &epoch);
+        f += !traverse(o, visit_decref_full, &epoch);
     }
+    *foreign = f;
     return n;
 }
 
@@ -319,14 +330,18 @@ static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch)
 static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
                                    uint64_t *n_foreign, uint32_t full_epoch)
 {
-    uint64_t n;
+    uint64_t n, foreign;
     if (full_epoch != 0) {
-        n = subtract_refs_full(base, full_epoch);
+        n = subtract_refs_full(base, full_epoch, &foreign);
     } else {
         n = update_refs(base);
-        subtract_refs(base);
+        foreign = subtract_refs(base);
     }
-    *n_unreachable = move_unreachable(base, unreachable, n_foreign);
+    /* With none in base, none can be among the unreachable. */
+    if (foreign == 0)
+        *n_unreachable = move_unreachable(base, unreachable, false, n_foreign);
+    else
+        *n_unreachable = move_unreachable(base, unreachable, true, n_foreign);
     return n;
 }
 
@@ -456,6 +471,8 @@ static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *
 static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
 {
     drop_ctx c = {.rt = rt};
+    ro_freebatch_init(&c.objs);
+    ro_freebatch_init(&c.storage);
     ro_gchead *g = unreachable->gc_next;
     while (g != unreachable) {
         /* What follows g is not freed while g is handled: only objects

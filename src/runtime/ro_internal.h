@@ -531,10 +531,15 @@ typedef struct ro_freebatch {
 /* Give back every block (final) or all but the trailing pool's (alloc.c). */
 void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final);
 
+static inline void ro_freebatch_init(ro_freebatch *b)
+{
+    b->size = 0;
+    b->n = 0;
+}
+
 static inline void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)
 {
-    if (b->n != 0)
-        ro_freebatch_flush_part(rt, b, true);
+    ro_freebatch_flush_part(rt, b, true);
 }
 
 static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, size_t size)
@@ -543,10 +548,10 @@ static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, 
         ro_mem_free(rt, block, size);
         return;
     }
-    bool other = b->n != 0 && b->size != size;
-    if (RO_UNLIKELY(other || b->n == RO_FREEBATCH_MAX))
-        ro_freebatch_flush_part(rt, b, other);
-    b->size = size;
+    if (RO_UNLIKELY(b->size != size || b->n == RO_FREEBATCH_MAX)) {
+        ro_freebatch_flush_part(rt, b, b->size != size);   /* (an empty batch's size is 0) */
+        b->size = size;
+    }
     b->blocks[b->n++] = block;
 }
 
