@@ -316,6 +316,7 @@ static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch, uint64_t *for
 {
     uint64_t n = 0, f = 0;
     for (ro_gchead *g = all->gc_next; g != all; g = g->gc_next, n++) {
+        __builtin_prefetch(g->gc_next->gc_next);
         lazy_init(g, epoch);
         ro_object *o = RO_GC_OBJ(g);
         f += !traverse(o, visit_decref_full, &epoch);
@@ -478,6 +479,7 @@ static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_
         /* What follows g is not freed while g is handled: only objects
          * whose references are dropped already, which precede it, are. */
         ro_gchead *next = g->gc_next;
+        __builtin_prefetch(next->gc_next);
         ro_object *o = RO_GC_OBJ(g);
         traverse(o, visit_drop, &c);
         g->gc_flags &= ~RO_GCF_COLLECTING;
