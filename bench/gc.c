@@ -8,7 +8,8 @@
 /*
  * usage: gc [--rounds R] [--json] [--no-python]
  * collect_1e5 / collect_1e6: N/2 pairs of lists referring to each other are
- *   dropped, then one full collection frees them; figure = pause / N.
+ *   dropped, then one full collection frees them; figure = pause / N. Each pair
+ *   is built as the CPython twin builds it: a = []; b = [a]; a.append(b).
  * live_pause_1e6: one full collection over 1e6 live (reachable) lists with
  *   nothing to free. Automatic collection is off while building, as in the
  *   CPython twin (gc.disable()).
@@ -23,9 +24,9 @@ static double cycles_ns_per_obj(long n)
     ro_state *rt = ro_open(NULL);
     ro_gc_disable(rt);
     for (long i = 0; i < n / 2; i++) {
-        ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 0);
-        ro_list_append(rt, a, b);
+        ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 1);   /* [a]: one slot */
         ro_list_append(rt, b, a);
+        ro_list_append(rt, a, b);
         ro_decref(rt, a);
         ro_decref(rt, b);
     }

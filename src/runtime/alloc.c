@@ -395,13 +395,13 @@ void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
     }
 }
 
-/* k blocks of pool p, the run ro_mem_free_many found, go back at once. */
-static void pool_free_run(ro_mem *m, ro_pool *p, void *const *run, size_t k, size_t size)
+/* k blocks of pool p, a run free_runs found, go back at once (their bytes
+ * are accounted for by the caller). */
+static void pool_free_run(ro_mem *m, ro_pool *p, void *const *run, size_t k)
 {
     unsigned c = p->p_class;
     bool was_full = p->p_freeblock == NULL && p->p_nextoffset > p->p_maxnextoffset;
     m->st.blocks_in_use -= k;
-    m->st.bytes_in_use -= k * size;
     m->st.frees_total += k;
     if (k < p->p_nused) {
         uint8_t *head = p->p_freeblock;
@@ -434,37 +434,71 @@ static void pool_free_run(ro_mem *m, ro_pool *p, void *const *run, size_t k, siz
     pool_free(m, p);
 }
 
-void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
+/* Give back n pooled blocks of class c, a run of one pool at a time. */
+static void free_runs(ro_mem *m, void *const *blocks, size_t n, unsigned c)
 {
-    ro_mem *m = &rt->mem;
-    assert(size != 0 && size <= RO_SMALL_MAX);
     size_t i = 0;
+    (void)c;
     while (i < n) {
         ro_pool *p = POOL_OF(blocks[i]);
-        assert(p->p_class == CLASS_OF(size) && "ro_mem_free_many: size does not match the block's class");
+        assert(p->p_class == c && "ro_mem_free_many: size does not match the block's class");
         size_t j = i + 1;
         while (j < n && POOL_OF(blocks[j]) == p)
             j++;
-        pool_free_run(m, p, blocks + i, j - i, size);
+        pool_free_run(m, p, blocks + i, j - i);
         i = j;
     }
 }
 
-void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final)
+void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
 {
-    if (b->n == 0)
+    ro_mem *m = &rt->mem;
+    assert(size != 0 && size <= RO_SMALL_MAX);
+    m->st.bytes_in_use -= n * size;
+    free_runs(m, blocks, n, CLASS_OF(size));
+}
+
+/* Give back a lane's blocks; all but its last pool's unless final. */
+static void lane_flush(ro_mem *m, ro_freelane *ln, bool final)
+{
+    size_t keep = ln->n;
+    if (keep == 0)
         return;
-    size_t keep = b->n;
     if (!final) {
-        ro_pool *last = POOL_OF(b->blocks[b->n - 1]);
-        while (keep > 0 && POOL_OF(b->blocks[keep - 1]) == last)
+        ro_pool *last = POOL_OF(ln->blocks[ln->n - 1]);
+        while (keep > 0 && POOL_OF(ln->blocks[keep - 1]) == last)
             keep--;
         if (keep == 0)
-            keep = b->n;        /* one pool's blocks fill it: cannot happen, but give them back */
+            keep = ln->n;       /* one pool's blocks fill it: cannot happen (it holds more), but give them back */
     }
-    ro_mem_free_many(rt, b->blocks, keep, b->size);
-    memmove(b->blocks, b->blocks + keep, (b->n - keep) * sizeof b->blocks[0]);
-    b->n -= keep;
+    free_runs(m, ln->blocks, keep, ln->cls);
+    memmove(ln->blocks, ln->blocks + keep, (ln->n - keep) * sizeof ln->blocks[0]);
+    ln->n -= (uint32_t)keep;
+}
+
+void ro_freebatch_full(ro_state *rt, ro_freebatch *b, unsigned lane)
+{
+    lane_flush(&rt->mem, &b->lanes[lane], false);
+}
+
+unsigned ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
+{
+    unsigned l = b->victim;
+    ro_freelane *ln = &b->lanes[l];
+    b->victim = (l + 1) % RO_FREEBATCH_LANES;
+    if (ln->cls != RO_FREELANE_NONE) {
+        lane_flush(&rt->mem, ln, true);
+        b->lane_of[ln->cls] = -1;
+    }
+    ln->cls = c;
+    b->lane_of[c] = (int8_t)l;
+    return l;
+}
+
+void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)
+{
+    for (unsigned l = 0; l < RO_FREEBATCH_LANES; l++)
+        lane_flush(&rt->mem, &b->lanes[l], true);
 }
 
 void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)

@@ -433,7 +433,7 @@ static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *
  * block is ever read, and the whole set goes in one pass over memory. */
 typedef struct drop_ctx {
     ro_state *rt;
-    ro_freebatch objs, storage;   /* the blocks go back in runs (ro_mem_free_many) */
+    ro_freebatch blocks;          /* they go back in pool runs */
     uint64_t freed;
 } drop_ctx;
 
@@ -452,8 +452,8 @@ static inline __attribute__((always_inline)) void free_garbage_object(drop_ctx *
         break;
     }
     if (b.storage != NULL)
-        ro_freebatch_add(c->rt, &c->storage, b.storage, b.storage_size);
-    ro_freebatch_add(c->rt, &c->objs, RO_GC_HEAD(o), b.obj_size);
+        ro_freebatch_add(c->rt, &c->blocks, b.storage, b.storage_size);
+    ro_freebatch_add(c->rt, &c->blocks, RO_GC_HEAD(o), b.obj_size);
     c->freed++;
 }
 
@@ -472,8 +472,7 @@ static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *
 static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
 {
     drop_ctx c = {.rt = rt};
-    ro_freebatch_init(&c.objs);
-    ro_freebatch_init(&c.storage);
+    ro_freebatch_init(&c.blocks);
     ro_gchead *g = unreachable->gc_next;
     while (g != unreachable) {
         /* What follows g is not freed while g is handled: only objects
@@ -489,8 +488,7 @@ static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_
     }
     /* Generation 0's count is not decremented per object: the collection
      * zeroes it when it ends. */
-    ro_freebatch_flush(rt, &c.storage);
-    ro_freebatch_flush(rt, &c.objs);
+    ro_freebatch_flush(rt, &c.blocks);
     assert(c.freed == n && "garbage of built-in containers left alive after its references were dropped");
     list_init(unreachable);
     rt->gc_tracked -= n;

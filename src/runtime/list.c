@@ -148,8 +148,9 @@ void ro_type_init_list(ro_state *rt, ro_type *t)
 }
 
 /* Grow to hold at least need items, over-allocating by about 1/8 as CPython
- * does, so n appends cost O(n) in total. */
-static int list_reserve(ro_state *rt, ro_list *l, size_t need)
+ * does, so n appends cost O(n) in total; or, with exact, to hold need items
+ * (a size the caller knows up front, as CPython's PyList_New). */
+static int list_reserve(ro_state *rt, ro_list *l, size_t need, bool exact)
 {
     if (need <= l->l_allocated)
         return 0;
@@ -157,7 +158,7 @@ static int list_reserve(ro_state *rt, ro_list *l, size_t need)
         ro_err_set(rt, RO_E_OVERFLOW, "list of %zu items does not fit in memory", need);
         return -1;
     }
-    size_t alloc = (need + (need >> 3) + 6) & ~(size_t)3;
+    size_t alloc = exact ? need : (need + (need >> 3) + 6) & ~(size_t)3;
     ro_object **items = ro_mem_realloc(rt, l->l_items, l->l_allocated * sizeof(ro_object *),
                                        alloc * sizeof(ro_object *));
     if (items == NULL)
@@ -183,7 +184,7 @@ ro_object *ro_list_new(ro_state *rt, size_t hint)
     }
     ro_list *l = (ro_list *)o;
     RO_SIZE(o) = 0;
-    if (hint != 0 && list_reserve(rt, l, hint) != 0) {
+    if (hint != 0 && list_reserve(rt, l, hint, true) != 0) {
         items_free(rt, l);
         ro_object_free(rt, o, sizeof(ro_list));
         return NULL;
@@ -212,7 +213,7 @@ static __attribute__((noinline)) int append_slow(ro_state *rt, ro_object *o, ro_
     }
     ro_list *l = (ro_list *)o;
     size_t n = RO_SIZE(o);
-    if (n == l->l_allocated && list_reserve(rt, l, n + 1) != 0) {
+    if (n == l->l_allocated && list_reserve(rt, l, n + 1, false) != 0) {
         ro_decref(rt, item);
         return -1;
     }

@@ -409,7 +409,9 @@ typedef struct ro_list {
     size_t l_allocated;
 } ro_list;
 
-/* An empty list with room for at least hint items. Returns: new. */
+/* An empty list with room for at least hint items: a new item array gets
+ * exactly hint slots (a size known up front, as CPython's PyList_New); appends
+ * past them over-allocate. Returns: new. */
 ro_object *ro_list_new(ro_state *rt, size_t hint);
 /* Append item (the list takes its own reference). Returns 0 or -1. */
 int ro_list_append(ro_state *rt, ro_object *l, ro_object *item);

@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define RO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RO_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -515,31 +516,45 @@ static inline void ro_dealloc_dead(ro_state *rt, ro_object *const *dead, size_t 
 void ro_dealloc_dead_many(ro_state *rt, ro_object *const *dead, size_t n);
 void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);
 
-/* Blocks gathered to go back together through ro_mem_free_many: a run of
- * blocks of one size. A full batch goes back but for its last pool's blocks,
- * which stay for the next flush (more may follow), so a pool whose blocks
- * arrive together empties in one piece, with no link written. It holds more
- * blocks than the largest pool (RO_POOL_SIZE / RO_ALIGN). A block of another
- * size flushes it all; large blocks go back at once. */
+/* Blocks gathered to go back together, a run of one pool at a time (as
+ * ro_mem_free_many does), for frees that come one by one but in allocation
+ * order, such as a collection's garbage. Up to RO_FREEBATCH_LANES size
+ * classes at once, a lane each: a block of another class takes the oldest
+ * lane over (flushing it). A full lane goes back but for its last pool's
+ * blocks, which stay for the next flush (more may follow), so a pool whose
+ * blocks arrive together empties in one piece with no link written; a lane
+ * holds more blocks than the largest pool (RO_POOL_SIZE / RO_ALIGN). A
+ * block's bytes leave the statistics when it is added; large blocks go
+ * back at once. */
 #define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN + 256)
-typedef struct ro_freebatch {
-    size_t size;
-    size_t n;
+#define RO_FREEBATCH_LANES 4
+#define RO_FREELANE_NONE UINT32_MAX
+typedef struct ro_freelane {
+    uint32_t cls;               /* size class, or RO_FREELANE_NONE */
+    uint32_t n;
     void *blocks[RO_FREEBATCH_MAX];
+} ro_freelane;
+
+typedef struct ro_freebatch {
+    int8_t lane_of[RO_NCLASSES];    /* lane holding each class, or -1 */
+    unsigned victim;                /* next lane to take over */
+    ro_freelane lanes[RO_FREEBATCH_LANES];
 } ro_freebatch;
 
-/* Give back every block (final) or all but the trailing pool's (alloc.c). */
-void ro_freebatch_flush_part(ro_state *rt, ro_freebatch *b, bool final);
+/* Out of line (alloc.c): give a lane to class c; a full lane's blocks back
+ * but its last pool's; every block back. */
+unsigned ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c);
+void ro_freebatch_full(ro_state *rt, ro_freebatch *b, unsigned lane);
+void ro_freebatch_flush(ro_state *rt, ro_freebatch *b);
 
 static inline void ro_freebatch_init(ro_freebatch *b)
 {
-    b->size = 0;
-    b->n = 0;
-}
-
-static inline void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)
-{
-    ro_freebatch_flush_part(rt, b, true);
+    memset(b->lane_of, -1, sizeof b->lane_of);
+    b->victim = 0;
+    for (unsigned l = 0; l < RO_FREEBATCH_LANES; l++) {
+        b->lanes[l].cls = RO_FREELANE_NONE;
+        b->lanes[l].n = 0;
+    }
 }
 
 static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, size_t size)
@@ -548,11 +563,15 @@ static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, 
         ro_mem_free(rt, block, size);
         return;
     }
-    if (RO_UNLIKELY(b->size != size || b->n == RO_FREEBATCH_MAX)) {
-        ro_freebatch_flush_part(rt, b, b->size != size);   /* (an empty batch's size is 0) */
-        b->size = size;
-    }
-    b->blocks[b->n++] = block;
+    unsigned c = RO_CLASS_OF(size);
+    int l = b->lane_of[c];
+    if (RO_UNLIKELY(l < 0))
+        l = (int)ro_freebatch_lane(rt, b, c);
+    ro_freelane *ln = &b->lanes[l];
+    if (RO_UNLIKELY(ln->n == RO_FREEBATCH_MAX))
+        ro_freebatch_full(rt, b, (unsigned)l);
+    rt->mem.st.bytes_in_use -= size;
+    ln->blocks[ln->n++] = block;
 }
 
 /* Free every container deferred to rt->trash (object.c). */

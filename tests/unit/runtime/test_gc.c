@@ -258,6 +258,59 @@ static void builtin_garbage_in_any_order_is_freed(void **state)
     }
 }
 
+/* Garbage whose blocks come in many size classes, interleaved: lists with
+ * 1..12 items (item arrays of 8..96 bytes, exact from their hint), tuples of
+ * 1..6 items and dicts, in a ring. More classes than the collector's free
+ * batch has lanes, so lanes are taken over all along; every block must still
+ * come back, and the allocator's counts with them. */
+static void builtin_garbage_of_many_sizes_is_freed(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_mem_stats st0;
+    ro_mem_get_stats(rt, &st0);
+    enum { N = 3000 };
+    ro_object *first = ro_list_new(rt, 1), *prev = first;
+    uint64_t tracked = 1;
+    for (int i = 1; i < N; i++) {
+        ro_object *x;
+        int k = i % 3;
+        if (k == 0) {
+            size_t n = 1 + (size_t)(i / 3) % 12;
+            x = ro_list_new(rt, n);
+            ro_list_append(rt, x, prev);
+            for (size_t j = 1; j < n; j++)
+                ro_list_append_steal(rt, x, ro_int_from_i64(rt, 1000 + i));
+        } else if (k == 1) {
+            ro_object *items[6] = {prev, NULL, NULL, NULL, NULL, NULL};
+            size_t n = 1 + (size_t)(i / 3) % 6;
+            ro_object *pad = ro_float_from_double(rt, i);
+            for (size_t j = 1; j < n; j++)
+                items[j] = pad;
+            x = ro_tuple_from_array(rt, items, n);
+            ro_decref(rt, pad);
+        } else {
+            x = ro_dict_new(rt);
+            ro_dict_set_cstr_steal(rt, x, "prev", new_ref(prev));
+        }
+        if (prev != first)
+            ro_decref(rt, prev);
+        prev = x;
+        tracked++;
+    }
+    ro_list_append(rt, first, prev);    /* close the ring */
+    ro_decref(rt, prev);
+    ro_decref(rt, first);
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 2, &r), (int64_t)tracked);
+    assert_int_equal(ro_gc_tracked(rt), 0);
+    assert_int_equal(base_bytes(rt), base);
+    ro_mem_stats st;
+    ro_mem_get_stats(rt, &st);
+    assert_int_equal(st.blocks_in_use, st0.blocks_in_use);
+    assert_int_equal(st.frees_total - st0.frees_total, st.allocs_total - st0.allocs_total);
+}
+
 static void cycle_reachable_from_a_live_object_survives(void **state)
 {
     ro_state *rt = RT(state);
@@ -595,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cycle_reachable_from_a_live_object_survives, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_frees_exactly_its_set, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_in_any_order_is_freed, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(builtin_garbage_of_many_sizes_is_freed, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(open_file_in_a_cycle_is_closed_and_counted, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(finalizer_resurrection_keeps_objects_alive, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(uncollectable_objects_are_reported_and_kept, gc_setup, test_rt_teardown),
