@@ -77,17 +77,12 @@ static void list_splice(ro_gchead *first, ro_gchead *last, ro_gchead *to)
     to->gc_prev = last;
 }
 
-/* Append every element of from to to; from becomes empty. */
+/* Append every element of from to to; from becomes empty (splicing all of
+ * it out leaves the sentinel linked to itself). */
 static void list_merge(ro_gchead *from, ro_gchead *to)
 {
-    if (list_empty(from))
-        return;
-    ro_gchead *first = from->gc_next, *last = from->gc_prev, *tail = to->gc_prev;
-    tail->gc_next = first;
-    first->gc_prev = tail;
-    last->gc_next = to;
-    to->gc_prev = last;
-    list_init(from);
+    if (!list_empty(from))
+        list_splice(from->gc_next, from->gc_prev, to);
 }
 
 static uint64_t list_size(const ro_gchead *h)
