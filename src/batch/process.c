@@ -294,9 +294,11 @@ int bt_worker_init(bt_worker *w, ro_state *rt, const bt_job *job, const bt_job_o
     w->job = job;
     w->cfg = cfg;
     w->spool = sp;
-    ro_type_spec bs = {.name = "batch", .basicsize = sizeof(bt_batch), .flags = RO_TPFLAG_GC,
+    /* Their clears drop exactly what their traversals visit: the collector
+     * frees a committed batch in bulk (RO_TPFLAG_PLAIN_CLEAR). */
+    ro_type_spec bs = {.name = "batch", .basicsize = sizeof(bt_batch), .flags = RO_TPFLAG_GC | RO_TPFLAG_PLAIN_CLEAR,
                        .traverse = batch_traverse, .clear = batch_clear};
-    ro_type_spec us = {.name = "user", .basicsize = sizeof(bt_user), .flags = RO_TPFLAG_GC,
+    ro_type_spec us = {.name = "user", .basicsize = sizeof(bt_user), .flags = RO_TPFLAG_GC | RO_TPFLAG_PLAIN_CLEAR,
                        .traverse = user_traverse, .clear = user_clear};
     w->batch_type = ro_type_new(rt, &bs);
     w->user_type = ro_type_new(rt, &us);

@@ -125,8 +125,8 @@ void ro_gc_threshold_passed(ro_state *rt)
 
 /* tp_traverse, with the built-in containers' loops inlined into each pass of
  * the collector, so that their visits inline too: no call per reference. The
- * collector's visitors never stop a traversal. Returns whether o is a
- * built-in container (list, dict or tuple). A list's items are never NULL
+ * collector's visitors never stop a traversal. Returns whether o is freed
+ * in bulk when garbage (bulk_freeable). A list's items are never NULL
  * (nothing stores NULL in one); a tuple's are until the tuple is filled. */
 static inline __attribute__((always_inline)) bool traverse(ro_object *o, ro_visit_fn visit, void *arg)
 {
@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) bool traverse(ro_object *o, ro_visi
     }
     default:
         o->ob_type->tp_traverse(o, visit, arg);
-        return false;
+        return (o->ob_type->tp_flags & RO_TPFLAG_PLAIN_CLEAR) != 0;
     }
 }
 
@@ -190,7 +190,7 @@ static int visit_decref(ro_object *o, void *arg)
     return 0;
 }
 
-/* Returns how many objects of young are not built-in containers. */
+/* Returns how many objects of young are not bulk_freeable. */
 static uint64_t subtract_refs(ro_gchead *young)
 {
     uint64_t foreign = 0;
@@ -206,14 +206,15 @@ static uint64_t subtract_refs(ro_gchead *young)
 typedef struct reach {
     ro_gchead *young;
     uint64_t unreachable_n; /* objects taken back off the unreachable list */
-    uint64_t foreign_n;     /* of those, objects not of a built-in container type */
+    uint64_t foreign_n;     /* of those, objects that are not bulk_freeable */
 } reach;
 
-/* Built-in lists, dicts and tuples: their clear drops every reference they
- * hold, and delete_builtin_garbage knows how to free them. */
-static bool builtin_container(const ro_object *o)
+/* Built-in lists, dicts and tuples, and heap types that promise a plain
+ * clear (RO_TPFLAG_PLAIN_CLEAR): each drops exactly the references it
+ * reports, and delete_plain_garbage knows how to free them. */
+static bool bulk_freeable(const ro_object *o)
 {
-    return (o->ob_type->tp_flags & RO_TPFLAG_OWN_DEALLOC) != 0;
+    return (o->ob_type->tp_flags & (RO_TPFLAG_OWN_DEALLOC | RO_TPFLAG_PLAIN_CLEAR)) != 0;
 }
 
 static int visit_reachable(ro_object *o, void *arg)
@@ -228,7 +229,7 @@ static int visit_reachable(ro_object *o, void *arg)
         g->gc_flags &= ~RO_GCF_UNREACHABLE;
         list_move(g, rc->young);
         rc->unreachable_n++;
-        rc->foreign_n += !builtin_container(o);
+        rc->foreign_n += !bulk_freeable(o);
         g->gc_refs = 1;
     } else if (g->gc_refs == 0) {
         g->gc_refs = 1;          /* ahead of the scan: will be seen as reachable */
@@ -237,7 +238,7 @@ static int visit_reachable(ro_object *o, void *arg)
 }
 
 /* Returns how many objects ended on unreachable, and in *foreign how many of
- * those are not built-in containers (counted when count_foreign is set, else
+ * those are not bulk_freeable (counted when count_foreign is set, else
  * known to be 0). They keep UNREACHABLE (and COLLECTING)
  * until the garbage is deleted, or a second update_refs resets their flags:
  * nothing else reads it, so no pass clears it. */
@@ -266,7 +267,7 @@ static inline __attribute__((always_inline)) uint64_t move_unreachable(ro_gchead
             g->gc_flags |= RO_GCF_UNREACHABLE;
             found++;
             if (count_foreign)
-                found_foreign += !builtin_container(RO_GC_OBJ(g));
+                found_foreign += !bulk_freeable(RO_GC_OBJ(g));
             if (run == NULL)
                 run = g;
         }
@@ -306,7 +307,7 @@ static int visit_decref_full(ro_object *o, void *arg)
 }
 
 /* Returns how many objects all holds; *foreign, how many of them are not
- * built-in containers. */
+ * bulk_freeable. */
 static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch, uint64_t *foreign)
 {
     uint64_t n = 0, f = 0;
@@ -417,8 +418,9 @@ static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *
     return uncollectable;
 }
 
-/* Garbage made of built-in containers only, with no finalizer run, needs
- * neither clears nor the decref/dealloc chain they set off. One walk over the
+/* Garbage made only of objects whose clear is plain - built-in containers,
+ * and heap types that promise it (bulk_freeable) - with no finalizer run,
+ * needs neither clears nor the decref/dealloc chain they set off. One walk over the
  * set, in order, drops every object's references: one to an object outside
  * the set is an ordinary decref (it may free that object, which cannot reach
  * back: anything that refers to garbage is garbage); one to garbage only
@@ -435,6 +437,7 @@ typedef struct drop_ctx {
 static inline __attribute__((always_inline)) void free_garbage_object(drop_ctx *c, ro_object *o)
 {
     ro_gc_blocks b;
+    ro_type *heap = NULL;
     switch (o->ob_type->tp_kind) {
     case RO_K_LIST:
         ro_list_gc_blocks(o, &b);
@@ -442,13 +445,20 @@ static inline __attribute__((always_inline)) void free_garbage_object(drop_ctx *
     case RO_K_DICT:
         ro_dict_gc_blocks(o, &b);
         break;
-    default:
+    case RO_K_TUPLE:
         ro_tuple_gc_blocks(o, &b);
+        break;
+    default:            /* a heap type with a plain clear: one block, and a reference to its type */
+        heap = o->ob_type;
+        b.obj_size = sizeof(ro_gchead) + ro_object_sizeof(o);
+        b.storage = NULL;
         break;
     }
     if (b.storage != NULL)
         ro_freebatch_add(c->rt, &c->blocks, b.storage, b.storage_size);
     ro_freebatch_add(c->rt, &c->blocks, RO_GC_HEAD(o), b.obj_size);
+    if (heap != NULL)
+        ro_decref(c->rt, RO_OBJ(heap));     /* the last instance may take the type with it */
     c->freed++;
 }
 
@@ -464,7 +474,7 @@ static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *
     return 0;
 }
 
-static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
+static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
 {
     drop_ctx c = {.rt = rt};
     ro_freebatch_init(&c.blocks);
@@ -484,7 +494,7 @@ static void delete_builtin_garbage(ro_state *rt, ro_gchead *unreachable, uint64_
     /* Generation 0's count is not decremented per object: the collection
      * zeroes it when it ends. */
     ro_freebatch_flush(rt, &c.blocks);
-    assert(c.freed == n && "garbage of built-in containers left alive after its references were dropped");
+    assert(c.freed == n && "garbage left alive after its references were dropped");
     list_init(unreachable);
     rt->gc_tracked -= n;
 }
@@ -542,7 +552,7 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
     }
     r.files_closed = rt->files_unclosed - unclosed0;
     if (foreign == 0 && r.finalized == 0)
-        delete_builtin_garbage(rt, &unreachable, doomed);
+        delete_plain_garbage(rt, &unreachable, doomed);
     else
         r.uncollectable = delete_garbage(rt, &unreachable, old);
     r.collected = doomed - r.uncollectable;

@@ -143,6 +143,11 @@ typedef void (*ro_finalize_fn)(ro_state *rt, ro_object *o);
 #define RO_TPFLAG_VAR       (1u << 3)  /* instances begin with ro_varobject */
 #define RO_TPFLAG_OWN_DEALLOC (1u << 4) /* built-in containers: their dealloc does ro_dealloc's part itself */
 #define RO_TPFLAG_WRAPPED   (1u << 5)  /* set by the runtime: GC without OWN_DEALLOC, freed through ro_dealloc */
+/* A heap container type's promise (ro_type_new, with RO_TPFLAG_GC and no
+ * finalizer): its tp_clear drops exactly the references its tp_traverse
+ * visits and does nothing else. The collector then frees instances that are
+ * garbage as it frees built-in containers: in bulk, without calling clear. */
+#define RO_TPFLAG_PLAIN_CLEAR (1u << 6)
 
 struct ro_type {
     ro_object ob_base;          /* ob_type is the runtime's `type` */
@@ -234,7 +239,7 @@ typedef struct ro_type_spec {
     const char *name;           /* copied */
     size_t basicsize;           /* >= sizeof(ro_object) */
     size_t itemsize;
-    uint32_t flags;             /* RO_TPFLAG_GC and/or RO_TPFLAG_VAR */
+    uint32_t flags;             /* RO_TPFLAG_GC, RO_TPFLAG_VAR, RO_TPFLAG_PLAIN_CLEAR */
     ro_traverse_fn traverse;    /* required with RO_TPFLAG_GC */
     ro_clear_fn clear;          /* required with RO_TPFLAG_GC */
     ro_finalize_fn finalize;

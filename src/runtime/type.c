@@ -105,6 +105,11 @@ ro_type *ro_type_new(ro_state *rt, const ro_type_spec *spec)
         ro_err_set(rt, RO_E_VALUE, "container type '%s' needs traverse and clear", spec->name);
         return NULL;
     }
+    if ((spec->flags & RO_TPFLAG_PLAIN_CLEAR) && (!(spec->flags & RO_TPFLAG_GC) || spec->finalize != NULL)) {
+        ro_err_set(rt, RO_E_VALUE, "type '%s': RO_TPFLAG_PLAIN_CLEAR needs RO_TPFLAG_GC and no finalizer",
+                   spec->name);
+        return NULL;
+    }
     if ((spec->flags & RO_TPFLAG_VAR) && spec->basicsize < sizeof(ro_varobject)) {
         ro_err_set(rt, RO_E_VALUE, "variable-size type '%s' needs basicsize >= %zu", spec->name,
                    sizeof(ro_varobject));
@@ -120,7 +125,7 @@ ro_type *ro_type_new(ro_state *rt, const ro_type_spec *spec)
         return ro_err_nomem(rt, strlen(spec->name) + 1);
     }
     ro_type_init_common(rt, t, RO_K_USER, name, spec->basicsize, spec->itemsize,
-                        (spec->flags & (RO_TPFLAG_GC | RO_TPFLAG_VAR)) | RO_TPFLAG_HEAP);
+                        (spec->flags & (RO_TPFLAG_GC | RO_TPFLAG_VAR | RO_TPFLAG_PLAIN_CLEAR)) | RO_TPFLAG_HEAP);
     t->ob_base.ob_refcnt = 1;
     t->tp_dealloc = user_dealloc;
     t->tp_traverse = spec->traverse;

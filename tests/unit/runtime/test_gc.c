@@ -44,6 +44,14 @@ static ro_type *node_type(ro_state *rt)
     return ro_type_new(rt, &spec);
 }
 
+/* The same node with a plain clear and no finalizer: freed in bulk. */
+static ro_type *plain_node_type(ro_state *rt)
+{
+    ro_type_spec spec = {.name = "plain node", .basicsize = sizeof(node), .flags = RO_TPFLAG_GC | RO_TPFLAG_PLAIN_CLEAR,
+                         .traverse = node_traverse, .clear = node_clear};
+    return ro_type_new(rt, &spec);
+}
+
 static ro_object *new_node(ro_state *rt, ro_type *t)
 {
     return ro_object_new(rt, t, 0);
@@ -187,9 +195,15 @@ static void builtin_garbage_frees_exactly_its_set(void **state)
     ro_object *live = ro_list_new(rt, 0), *shared = ro_str_from_cstr(rt, "shared by garbage and the test");
     ro_list_append_steal(rt, live, ro_list_new(rt, 0));     /* live is tracked */
     uint32_t live_rc = live->ob_refcnt, shared_rc = shared->ob_refcnt;
-    for (int with_foreign = 0; with_foreign < 2; with_foreign++) {
+    ro_type *plain = plain_node_type(rt);
+    assert_non_null(plain);
+    /* 0: built-ins only; 1: a node too (clears and deallocs); 2: a node whose
+     * type promises a plain clear (freed in bulk with the rest). */
+    for (int with_foreign = 0; with_foreign < 3; with_foreign++) {
+        ro_type *extra = with_foreign == 1 ? foreign : with_foreign == 2 ? plain : NULL;
+        uint32_t plain_rc = RO_OBJ(plain)->ob_refcnt;
         /* Full collection: everything in one set. */
-        uint64_t n = build_builtin_garbage(rt, live, shared, NULL, with_foreign ? foreign : NULL);
+        uint64_t n = build_builtin_garbage(rt, live, shared, NULL, extra);
         ro_gc_report r;
         assert_int_equal(ro_gc_collect(rt, 2, &r), (int64_t)n);
         assert_int_equal(r.collected, n);
@@ -204,15 +218,17 @@ static void builtin_garbage_frees_exactly_its_set(void **state)
         ro_list_append_steal(rt, old, ro_list_new(rt, 0));
         ro_list_append_steal(rt, old, ro_str_from_cstr(rt, "old, soon unreferenced"));
         ro_gc_collect(rt, 2, NULL);                   /* old is in the oldest generation now */
-        n = build_builtin_garbage(rt, live, shared, old, with_foreign ? foreign : NULL);
+        n = build_builtin_garbage(rt, live, shared, old, extra);
         assert_int_equal(ro_gc_collect(rt, 0, &r), (int64_t)n);
         assert_int_equal(live->ob_refcnt, live_rc);
         assert_int_equal(shared->ob_refcnt, shared_rc);
         assert_int_equal(ro_gc_tracked(rt), 1);       /* old went by refcount */
+        assert_int_equal(RO_OBJ(plain)->ob_refcnt, plain_rc);   /* the instances' references to it went */
     }
     ro_decref(rt, shared);
     ro_decref(rt, live);
     ro_decref(rt, RO_OBJ(foreign));
+    ro_decref(rt, RO_OBJ(plain));
     assert_int_equal(base_bytes(rt), base);
 }
 
@@ -309,6 +325,39 @@ static void builtin_garbage_of_many_sizes_is_freed(void **state)
     ro_mem_get_stats(rt, &st);
     assert_int_equal(st.blocks_in_use, st0.blocks_in_use);
     assert_int_equal(st.frees_total - st0.frees_total, st.allocs_total - st0.allocs_total);
+}
+
+/* Instances of a plain-clear heap type in garbage, whose type only they keep
+ * alive: the bulk free drops the type with its last instance. And the
+ * promise is refused where it cannot hold. */
+static void plain_clear_types_are_freed_in_bulk_with_their_type(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_type *t = plain_node_type(rt);
+    ro_object *a = new_node(rt, t), *b = new_node(rt, t), *l = ro_list_new(rt, 0);
+    link_to(rt, a, b);
+    link_to(rt, b, l);
+    ro_list_append(rt, l, a);
+    ro_list_append_steal(rt, l, ro_str_from_cstr(rt, "an atom the garbage holds"));
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    ro_decref(rt, l);
+    ro_decref(rt, RO_OBJ(t));           /* only its instances hold it now */
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 2, &r), 3);
+    assert_int_equal(r.uncollectable, 0);
+    assert_int_equal(base_bytes(rt), base);
+
+    ro_type_spec bad = {.name = "bad", .basicsize = sizeof(node), .flags = RO_TPFLAG_GC | RO_TPFLAG_PLAIN_CLEAR,
+                        .traverse = node_traverse, .clear = node_clear, .finalize = node_finalize};
+    assert_null(ro_type_new(rt, &bad));
+    assert_int_equal(ro_err_kind(rt), RO_E_VALUE);
+    assert_non_null(strstr(ro_err_msg(rt), "PLAIN_CLEAR"));
+    ro_err_clear(rt);
+    ro_type_spec atom = {.name = "atom", .basicsize = sizeof(ro_object), .flags = RO_TPFLAG_PLAIN_CLEAR};
+    assert_null(ro_type_new(rt, &atom));
+    ro_err_clear(rt);
 }
 
 static void cycle_reachable_from_a_live_object_survives(void **state)
@@ -649,6 +698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(builtin_garbage_frees_exactly_its_set, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_in_any_order_is_freed, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_of_many_sizes_is_freed, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(plain_clear_types_are_freed_in_bulk_with_their_type, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(open_file_in_a_cycle_is_closed_and_counted, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(finalizer_resurrection_keeps_objects_alive, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(uncollectable_objects_are_reported_and_kept, gc_setup, test_rt_teardown),
