@@ -476,23 +476,22 @@ static void lane_flush(ro_mem *m, ro_freelane *ln, bool final)
     ln->n -= (uint32_t)keep;
 }
 
-void ro_freebatch_full(ro_state *rt, ro_freebatch *b, unsigned lane)
+void ro_freebatch_full(ro_state *rt, ro_freelane *lane)
 {
-    lane_flush(&rt->mem, &b->lanes[lane], false);
+    lane_flush(&rt->mem, lane, false);
 }
 
-unsigned ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
+ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
 {
-    unsigned l = b->victim;
-    ro_freelane *ln = &b->lanes[l];
-    b->victim = (l + 1) % RO_FREEBATCH_LANES;
+    ro_freelane *ln = &b->lanes[b->victim];
+    b->victim = (b->victim + 1) % RO_FREEBATCH_LANES;
     if (ln->cls != RO_FREELANE_NONE) {
         lane_flush(&rt->mem, ln, true);
-        b->lane_of[ln->cls] = -1;
+        b->lane_of[ln->cls] = NULL;
     }
     ln->cls = c;
-    b->lane_of[c] = (int8_t)l;
-    return l;
+    b->lane_of[c] = ln;
+    return ln;
 }
 
 void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)

@@ -536,20 +536,20 @@ typedef struct ro_freelane {
 } ro_freelane;
 
 typedef struct ro_freebatch {
-    int8_t lane_of[RO_NCLASSES];    /* lane holding each class, or -1 */
-    unsigned victim;                /* next lane to take over */
+    ro_freelane *lane_of[RO_NCLASSES];  /* lane holding each class, or NULL */
+    unsigned victim;                    /* next lane to take over */
     ro_freelane lanes[RO_FREEBATCH_LANES];
 } ro_freebatch;
 
 /* Out of line (alloc.c): give a lane to class c; a full lane's blocks back
  * but its last pool's; every block back. */
-unsigned ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c);
-void ro_freebatch_full(ro_state *rt, ro_freebatch *b, unsigned lane);
+ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c);
+void ro_freebatch_full(ro_state *rt, ro_freelane *lane);
 void ro_freebatch_flush(ro_state *rt, ro_freebatch *b);
 
 static inline void ro_freebatch_init(ro_freebatch *b)
 {
-    memset(b->lane_of, -1, sizeof b->lane_of);
+    memset(b->lane_of, 0, sizeof b->lane_of);
     b->victim = 0;
     for (unsigned l = 0; l < RO_FREEBATCH_LANES; l++) {
         b->lanes[l].cls = RO_FREELANE_NONE;
@@ -564,12 +564,11 @@ static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, 
         return;
     }
     unsigned c = RO_CLASS_OF(size);
-    int l = b->lane_of[c];
-    if (RO_UNLIKELY(l < 0))
-        l = (int)ro_freebatch_lane(rt, b, c);
-    ro_freelane *ln = &b->lanes[l];
+    ro_freelane *ln = b->lane_of[c];
+    if (RO_UNLIKELY(ln == NULL))
+        ln = ro_freebatch_lane(rt, b, c);
     if (RO_UNLIKELY(ln->n == RO_FREEBATCH_MAX))
-        ro_freebatch_full(rt, b, (unsigned)l);
+        ro_freebatch_full(rt, ln);
     rt->mem.st.bytes_in_use -= size;
     ln->blocks[ln->n++] = block;
 }
