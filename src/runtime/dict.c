@@ -240,9 +240,10 @@ int ro_dict_del(ro_state *rt, ro_object *o, ro_object *key)
     if (ix == -2)
         return -1;
     if (ix == -1) {
-        ro_sbuf b = {NULL, 0, 0};
+        ro_sbuf b = {.limit = 200};
         if (ro_repr_into(rt, key, &b) == 0)
-            ro_err_set(rt, RO_E_KEY, "key %.200s not in dict", b.data);
+            ro_err_set(rt, RO_E_KEY, "key %s%s not in dict", b.data ? b.data : "",
+                       b.len == b.limit ? "..." : "");
         free(b.data);
         return -1;
     }

@@ -320,7 +320,7 @@ ro_object *ro_file_readline(ro_state *rt, ro_object *o)
             return NULL;
         f->f_rpos = f->f_rlen = 0;
     }
-    ro_sbuf line = {NULL, 0, 0};   /* only used when a line spans buffer refills */
+    ro_sbuf line = {0};   /* only used when a line spans buffer refills */
     for (;;) {
         uint8_t *start = f->f_rbuf + f->f_rpos;
         size_t avail = f->f_rlen - f->f_rpos;

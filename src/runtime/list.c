@@ -36,7 +36,7 @@ static __attribute__((noinline)) void list_dealloc_slow(ro_state *rt, ro_object 
     size_t n = RO_SIZE(o);
     RO_SIZE(o) = 0;
     if (!nested) {
-        ro_drop_atoms(rt, l->l_items, n);   /* untracked: atoms only */
+        ro_drop_atoms(rt, l->l_items, n);   /* untracked: atoms, or a deep list drained from rt->trash */
     } else {
         for (size_t i = 0; i < n; i++)
             ro_decref(rt, l->l_items[i]);

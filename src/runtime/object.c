@@ -185,6 +185,8 @@ int ro_equal(ro_state *rt, ro_object *a, ro_object *b)
 
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n)
 {
+    if (RO_UNLIKELY(b->limit != 0 && b->len + n > b->limit))
+        n = b->len < b->limit ? b->limit - b->len : 0;     /* full: the rest is dropped */
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
@@ -236,6 +238,10 @@ int ro_sbuf_vappendf(ro_state *rt, ro_sbuf *b, const char *fmt, va_list ap)
         ro_err_set(rt, RO_E_VALUE, "bad format '%s'", fmt);
         return -1;
     }
+    if (b->limit != 0 && b->len + (size_t)n > b->limit) {
+        n = b->len < b->limit ? (int)(b->limit - b->len) : 0;  /* full: the rest is dropped */
+        b->data[b->len + (size_t)n] = '\0';
+    }
     b->len += (size_t)n;
     return 0;
 }
@@ -251,9 +257,14 @@ int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...)
 
 /* repr with a guard: an object already being printed shows as "..." (so a
  * list containing itself prints as [[...]]), and nesting deeper than the
- * guard's stack is RO_E_RECURSION. */
+ * guard's stack is RO_E_RECURSION. Into a buffer with a limit (a message),
+ * it stops once the buffer is full, so a bounded repr of anything costs about
+ * its limit (tuples sharing sub-tuples print 2^depth bytes in full), and
+ * prints "..." for nesting past the guard instead of failing. */
 int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b)
 {
+    if (b->limit != 0 && b->len >= b->limit)
+        return 0;
     for (uint32_t i = 0; i < rt->repr_depth; i++) {
         if (rt->repr_stack[i] != o)
             continue;
@@ -265,6 +276,8 @@ int ro_repr_into(ro_state *rt, ro_object *o, ro_sbuf *b)
         }
     }
     if (rt->repr_depth == sizeof rt->repr_stack / sizeof rt->repr_stack[0]) {
+        if (b->limit != 0)
+            return ro_sbuf_append(rt, b, "...", 3);    /* a bounded repr (a message) never fails on depth */
         ro_err_set(rt, RO_E_RECURSION, "repr nested deeper than %u levels", rt->repr_depth);
         return -1;
     }
@@ -284,7 +297,7 @@ int ro_sbuf_append_repr(ro_state *rt, ro_sbuf *b, ro_object *o)
 
 ro_object *ro_repr(ro_state *rt, ro_object *o)
 {
-    ro_sbuf b = {NULL, 0, 0};
+    ro_sbuf b = {0};
     ro_object *s = NULL;
     if (ro_repr_into(rt, o, &b) == 0)
         s = ro_str_from_utf8(rt, b.data ? b.data : "", b.len);

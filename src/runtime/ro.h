@@ -40,7 +40,7 @@ typedef struct ro_type ro_type;
 /* The header of every object. */
 typedef struct ro_object {
     uint32_t ob_refcnt;  /* references held; RO_IMMORTAL = never freed */
-    int32_t ob_aux;      /* 32 bits private to the type (int: compact value; bool: truth) */
+    int32_t ob_aux;      /* 32 bits private to the type (int: compact value; bool: truth; tuple: cached hash) */
     ro_type *ob_type;    /* borrowed for built-in types; a new reference for heap types */
 } ro_object;
 
@@ -125,6 +125,7 @@ typedef struct ro_sbuf {
     char *data;
     size_t len;
     size_t cap;
+    size_t limit;   /* 0: none; else appends stop at this many bytes (and a repr into it stops early) */
 } ro_sbuf;
 
 typedef int (*ro_visit_fn)(ro_object *o, void *arg);

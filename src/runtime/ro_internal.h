@@ -510,8 +510,10 @@ static inline void ro_dealloc_dead(ro_state *rt, ro_object *const *dead, size_t 
 /* The big-container forms (object.c). ro_dealloc_dead_many frees up to
  * RO_DEAD_CHUNK dead objects as ro_dealloc_dead does, but compact ints and
  * floats, once their free lists are full, go back to their pools together
- * (ro_mem_free_many). ro_drop_atoms drops one reference to each of n atoms
- * (the items of an untracked container) and frees the dead a chunk at a time. */
+ * (ro_mem_free_many). ro_drop_atoms drops one reference to each of n objects
+ * (the items of an untracked container: atoms, unless it is a deep one
+ * drained from rt->trash) and frees the dead a chunk at a time; one at count
+ * 1 is held by nothing else, so no other dealloc can reach it first. */
 #define RO_DEAD_CHUNK 256
 void ro_dealloc_dead_many(ro_state *rt, ro_object *const *dead, size_t n);
 void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);

@@ -77,11 +77,19 @@ static void tuple_clear(ro_state *rt, ro_object *o)
         RO_CLEAR(rt, t->t_items[i]);
 }
 
-/* Combine item hashes as xxHash's round does (CPython 3.8+ tuples). */
+/* Combine item hashes as xxHash's round does (CPython 3.8+ tuples), fold
+ * to 32 bits and keep that in ob_aux (0: not computed yet), so that each
+ * tuple is hashed once: tuples sharing sub-tuples, ((t, t), (t, t)) and so
+ * on, would otherwise cost 2^depth. Dicts hold at most 2^30 entries, so 32
+ * bits of hash lose nothing there. ro_tuple_set_item forgets it. */
 static int tuple_hash(ro_state *rt, ro_object *o, uint64_t *out)
 {
     const uint64_t p1 = 11400714785074694791ull, p2 = 14029467366897019727ull;
     const uint64_t p5 = 2870177450012600261ull;
+    if (o->ob_aux != 0) {
+        *out = (uint32_t)o->ob_aux;
+        return 0;
+    }
     ro_tuple *t = (ro_tuple *)o;
     uint64_t acc = p5;
     for (size_t i = 0; i < RO_SIZE(o); i++) {
@@ -96,7 +104,11 @@ static int tuple_hash(ro_state *rt, ro_object *o, uint64_t *out)
         acc *= p1;
     }
     acc += RO_SIZE(o) ^ (p5 ^ 3527539ull);
-    *out = acc;
+    uint32_t h = (uint32_t)(acc ^ (acc >> 32));
+    if (h == 0)
+        h = 1;
+    o->ob_aux = (int32_t)h;
+    *out = h;
     return 0;
 }
 
@@ -104,6 +116,8 @@ static int tuple_eq(ro_state *rt, ro_object *a, ro_object *b)
 {
     if (RO_SIZE(a) != RO_SIZE(b))
         return 0;
+    if (a->ob_aux != 0 && b->ob_aux != 0 && a->ob_aux != b->ob_aux)
+        return 0;                   /* both hashed, differently: not equal */
     ro_tuple *x = (ro_tuple *)a, *y = (ro_tuple *)b;
     for (size_t i = 0; i < RO_SIZE(a); i++) {
         int r = ro_equal(rt, x->t_items[i], y->t_items[i]);
@@ -218,6 +232,7 @@ int ro_tuple_set_item(ro_state *rt, ro_object *t, size_t i, ro_object *item)
     ro_object **slot = &((ro_tuple *)t)->t_items[i];
     ro_object *old = *slot;
     *slot = item;
+    t->ob_aux = 0;                  /* a hash taken before it was filled is stale */
     ro_xdecref(rt, old);
     return 0;
 }

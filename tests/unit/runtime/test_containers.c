@@ -32,6 +32,72 @@ static void tuples_pack_index_and_compare(void **state)
     ro_decref(rt, one); ro_decref(rt, s);
 }
 
+/* t(k+1) = (t(k), t(k)): 64 levels are 2^64 item hashes unless each tuple's
+ * hash is kept (found by fuzz_ro, which hung on such a dict key). Two DAGs
+ * built apart hash alike; a slot filled after a hash makes the hash new. */
+static void shared_subtuples_hash_once(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_tuple_pack(rt, 1, ro_none(rt)), *b = ro_tuple_pack(rt, 1, ro_none(rt));
+    for (int k = 0; k < 64; k++) {
+        ro_object *na = ro_tuple_pack(rt, 2, a, a), *nb = ro_tuple_pack(rt, 2, b, b);
+        ro_decref(rt, a);
+        ro_decref(rt, b);
+        a = na;
+        b = nb;
+    }
+    uint64_t ha, hb;
+    assert_int_equal(ro_hash(rt, a, &ha), 0);
+    assert_int_equal(ro_hash(rt, b, &hb), 0);
+    assert_true(ha == hb);
+    ro_object *d = ro_dict_new(rt);
+    assert_int_equal(ro_dict_set(rt, d, a, ro_none(rt)), 0);
+    assert_non_null(ro_dict_get(rt, d, a));
+    /* (a == b would walk 2^64 pairs: structural equality of such DAGs is
+     * exponential, as in CPython; only the hashes are compared here.) */
+    ro_decref(rt, d);
+    /* A missing key's message reprs it within a limit: 2^64 bytes in full. */
+    ro_object *e = ro_dict_new(rt);
+    assert_int_equal(ro_dict_del(rt, e, a), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_KEY);
+    assert_true(strlen(ro_err_msg(rt)) < 250);
+    assert_non_null(strstr(ro_err_msg(rt), "... not in dict"));
+    ro_err_clear(rt);
+    ro_decref(rt, e);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    /* A bounded repr of a long list stops at its limit. */
+    ro_object *big = ro_list_new(rt, 0);
+    for (int i = 0; i < 100000; i++)
+        ro_list_append_steal(rt, big, ro_int_from_i64(rt, 1000 + i));
+    ro_sbuf sb = {.limit = 50};
+    assert_int_equal(ro_sbuf_append_repr(rt, &sb, big), 0);
+    assert_int_equal(sb.len, 50);
+    assert_int_equal(strlen(sb.data), 50);
+    assert_int_equal(strncmp(sb.data, "[1000, 1001, ", 13), 0);
+    ro_sbuf_free(&sb);
+    ro_decref(rt, big);
+
+    ro_object *one = ro_int_from_i64(rt, 1), *two = ro_int_from_i64(rt, 2), *three = ro_int_from_i64(rt, 3);
+    ro_object *t = ro_tuple_new(rt, 2);
+    ro_tuple_set_item(rt, t, 0, one);
+    ro_incref(two);
+    ro_tuple_set_item(rt, t, 1, two);
+    uint64_t h12, h13, fresh;
+    assert_int_equal(ro_hash(rt, t, &h12), 0);
+    ro_incref(three);
+    ro_tuple_set_item(rt, t, 1, three);
+    assert_int_equal(ro_hash(rt, t, &h13), 0);
+    ro_object *u = ro_tuple_pack(rt, 2, one, three);
+    assert_int_equal(ro_hash(rt, u, &fresh), 0);
+    assert_true(h13 == fresh);
+    assert_true(h12 != h13);
+    ro_decref(rt, t);
+    ro_decref(rt, u);
+    ro_decref(rt, two);
+    ro_decref(rt, three);
+}
+
 /* The macro, the variadic function and the array form build the same tuple;
  * freeing small tuples, lists and dicts of atoms (the path that frees the
  * items after dropping their counts) gives every byte back, including items
@@ -138,6 +204,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tuples_pack_index_and_compare, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(shared_subtuples_hash_once, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(tuple_forms_agree_and_free_their_items, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(lists_grow_pop_and_replace, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(list_equality_is_element_wise, test_rt_setup, test_rt_teardown),

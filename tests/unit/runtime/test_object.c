@@ -296,6 +296,31 @@ static void deep_chains_free_without_recursion(void **state)
     ro_decref(rt, key);
     ro_freelists_clear(rt);
     assert_int_equal(test_bytes_in_use(rt), base);
+    /* Long lists deep in a chain: past the depth bound they are drained from
+     * the trash untracked, so their items go through ro_drop_atoms although
+     * they hold containers (the child list, tuples, dicts, lists) and atoms
+     * (ints, floats) that die with them. */
+    head = ro_list_new(rt, 0);
+    for (int i = 0; i < 300; i++) {
+        ro_object *outer = ro_list_new(rt, 0);
+        assert_int_equal(ro_list_append_steal(rt, outer, head), 0);
+        for (int j = 0; j < 19; j++) {
+            ro_object *x;
+            switch (j % 5) {
+            case 0: x = ro_tuple_pack(rt, 1, ro_none(rt)); break;
+            case 1: x = ro_dict_new(rt); break;
+            case 2: x = ro_list_new(rt, 0); break;
+            case 3: x = ro_int_from_i64(rt, 100000 + i * 19 + j); break;
+            default: x = ro_float_from_double(rt, i + j * 0.5); break;
+            }
+            assert_non_null(x);
+            assert_int_equal(ro_list_append_steal(rt, outer, x), 0);
+        }
+        head = outer;
+    }
+    ro_decref(rt, head);
+    ro_freelists_clear(rt);
+    assert_int_equal(test_bytes_in_use(rt), base);
 }
 
 static void overflowing_count_saturates_to_immortal(void **state)
