@@ -120,6 +120,10 @@ static int tuple_eq(ro_state *rt, ro_object *a, ro_object *b)
         return 0;                   /* both hashed, differently: not equal */
     ro_tuple *x = (ro_tuple *)a, *y = (ro_tuple *)b;
     for (size_t i = 0; i < RO_SIZE(a); i++) {
+        /* The same pair as the one before, just found equal: (t, t) against
+         * (u, u) compares t with u once (nested, 2^depth times otherwise). */
+        if (i != 0 && x->t_items[i] == x->t_items[i - 1] && y->t_items[i] == y->t_items[i - 1])
+            continue;
         int r = ro_equal(rt, x->t_items[i], y->t_items[i]);
         if (r <= 0)
             return r;
