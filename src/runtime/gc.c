@@ -179,24 +179,31 @@ static uint64_t update_refs(ro_gchead *young)
     return n;
 }
 
+/* What the subtract pass carries: the full collection's epoch, and how many
+ * objects it brought to gc_refs 0 (each gets there at most once: the counts
+ * only go down), so that a set found entirely at 0 needs no move pass. */
+typedef struct subtract_ctx {
+    uint32_t epoch;
+    uint64_t zeros;
+} subtract_ctx;
+
 static int visit_decref(ro_object *o, void *arg)
 {
-    (void)arg;
     if (collecting(o)) {
         ro_gchead *g = RO_GC_HEAD(o);
         assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
-        g->gc_refs--;
+        ((subtract_ctx *)arg)->zeros += --g->gc_refs == 0;
     }
     return 0;
 }
 
 /* Returns how many objects of young are not bulk_freeable. */
-static uint64_t subtract_refs(ro_gchead *young)
+static uint64_t subtract_refs(ro_gchead *young, subtract_ctx *sc)
 {
     uint64_t foreign = 0;
     for (ro_gchead *g = young->gc_next; g != young; g = g->gc_next) {
         ro_object *o = RO_GC_OBJ(g);
-        foreign += !traverse(o, visit_decref, NULL);
+        foreign += !traverse(o, visit_decref, sc);
     }
     return foreign;
 }
@@ -299,23 +306,24 @@ static int visit_decref_full(ro_object *o, void *arg)
         ro_gchead *g = RO_GC_HEAD(o);
         if (g->gc_next == NULL)
             return 0;                      /* not tracked: not in the set */
-        lazy_init(g, *(uint32_t *)arg);
+        subtract_ctx *sc = arg;
+        lazy_init(g, sc->epoch);
         assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
-        g->gc_refs--;
+        sc->zeros += --g->gc_refs == 0;
     }
     return 0;
 }
 
 /* Returns how many objects all holds; *foreign, how many of them are not
  * bulk_freeable. */
-static uint64_t subtract_refs_full(ro_gchead *all, uint32_t epoch, uint64_t *foreign)
+static uint64_t subtract_refs_full(ro_gchead *all, subtract_ctx *sc, uint64_t *foreign)
 {
     uint64_t n = 0, f = 0;
     for (ro_gchead *g = all->gc_next; g != all; g = g->gc_next, n++) {
         __builtin_prefetch(g->gc_next->gc_next);
-        lazy_init(g, epoch);
+        lazy_init(g, sc->epoch);
         ro_object *o = RO_GC_OBJ(g);
-        f += !traverse(o, visit_decref_full, &epoch);
+        f += !traverse(o, visit_decref_full, sc);
     }
     *foreign = f;
     return n;
@@ -328,11 +336,21 @@ static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint
                                    uint64_t *n_foreign, uint32_t full_epoch)
 {
     uint64_t n, foreign;
+    subtract_ctx sc = {full_epoch, 0};
     if (full_epoch != 0) {
-        n = subtract_refs_full(base, full_epoch, &foreign);
+        n = subtract_refs_full(base, &sc, &foreign);
     } else {
         n = update_refs(base);
-        foreign = subtract_refs(base);
+        foreign = subtract_refs(base, &sc);
+    }
+    if (sc.zeros == n && foreign == 0) {
+        /* Nothing is held from outside the set, so none of it is reachable:
+         * all of it is garbage, for the bulk free (which tells membership by
+         * COLLECTING alone), and the move pass would learn nothing. */
+        list_merge(base, unreachable);
+        *n_unreachable = n;
+        *n_foreign = 0;
+        return n;
     }
     /* With none in base, none can be among the unreachable. */
     if (foreign == 0)
@@ -426,7 +444,7 @@ static uint64_t delete_garbage(ro_state *rt, ro_gchead *unreachable, ro_gchead *
  * back: anything that refers to garbage is garbage); one to garbage only
  * lowers its count. A garbage object is freed once both its count is zero
  * (every reference to it is dropped) and its own references are dropped
- * (it is no longer COLLECTING): whichever comes second frees it. So no freed
+ * (its gc_refs set to 1): whichever comes second frees it. So no freed
  * block is ever read, and the whole set goes in one pass over memory. */
 typedef struct drop_ctx {
     ro_state *rt;
@@ -462,11 +480,14 @@ static inline __attribute__((always_inline)) void free_garbage_object(drop_ctx *
     c->freed++;
 }
 
+/* In the garbage set: COLLECTING (the move pass cleared it on everything it
+ * found reachable; objects outside the set never have it). Handled: gc_refs
+ * set to 1 (it is 0 on all garbage). */
 static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *arg)
 {
     drop_ctx *c = arg;
-    if ((o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_UNREACHABLE)) {
-        if (--o->ob_refcnt == 0 && !(RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING))
+    if ((o->ob_type->tp_flags & RO_TPFLAG_GC) && (RO_GC_HEAD(o)->gc_flags & RO_GCF_COLLECTING)) {
+        if (--o->ob_refcnt == 0 && RO_GC_HEAD(o)->gc_refs != 0)
             free_garbage_object(c, o);
     } else {
         ro_decref(c->rt, o);
@@ -485,8 +506,9 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
         ro_gchead *next = g->gc_next;
         __builtin_prefetch(next->gc_next);
         ro_object *o = RO_GC_OBJ(g);
+        assert(g->gc_refs == 0 && (g->gc_flags & RO_GCF_COLLECTING));
         traverse(o, visit_drop, &c);
-        g->gc_flags &= ~RO_GCF_COLLECTING;
+        g->gc_refs = 1;
         if (o->ob_refcnt == 0)
             free_garbage_object(&c, o);
         g = next;
