@@ -138,41 +138,117 @@ static size_t format_short_decimal(double v, char *out)
     return 0;
 }
 
-size_t ro_format_double(double v, char *out)
+/* The shortest decimal that reads back as a (finite, > 0), as strtod finds
+ * it: for p = 15, 16, 17 significant digits, the correctly rounded p-digit
+ * decimal, kept if it reads back. If 15 digits read back, trailing zeros
+ * stripped from them give the shortest text: any shorter round-tripping
+ * decimal lies within half an ulp of a, far inside half a unit of the 15th
+ * digit, so rounding a to 15 digits lands on it. Otherwise the closest
+ * 16-digit decimal, then 17 (which always reads back). Subnormals carry
+ * fewer bits, so that argument fails for them: they try every precision from
+ * 1. Writes the digits (no trailing zeros) and the decimal exponent of the
+ * first; returns how many. */
+static int digits_by_printf(double a, char *digits, int *exp10)
 {
-    size_t fast = format_short_decimal(v, out);
-    if (fast != 0)
-        return fast;
-    if (isnan(v))
-        return (size_t)sprintf(out, "nan");
-    if (isinf(v))
-        return (size_t)sprintf(out, v < 0 ? "-inf" : "inf");
-    if (v == 0)
-        return (size_t)sprintf(out, signbit(v) ? "-0.0" : "0.0");
-    /* If 15 significant digits read back, trailing zeros stripped from them
-     * give the shortest text: any shorter round-tripping decimal lies within
-     * half an ulp of v, far inside half a unit of the 15th digit, so rounding
-     * v to 15 digits lands on it. Otherwise the closest 16-digit decimal, then
-     * 17 (which always reads back). Subnormals carry fewer bits, so that
-     * argument fails for them: they try every precision from 1. */
     char tmp[40];
-    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v)
+    for (int p = a < DBL_MIN ? 1 : 15; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, a);
+        if (strtod(tmp, NULL) == a)
             break;
     }
-    char digits[24];
     int nd = 0;
     const char *s = tmp;
-    bool neg = *s == '-';
-    if (neg)
-        s++;
     for (; *s != 'e'; s++)
         if (*s >= '0' && *s <= '9')
             digits[nd++] = *s;
-    int exp = atoi(s + 1);
+    *exp10 = atoi(s + 1);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
+    return nd;
+}
+
+typedef unsigned __int128 u128;
+
+static const uint64_t P10[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+    1000000000000000000ull, 10000000000000000000ull};
+
+/* The same search as digits_by_printf, in exact integer arithmetic, for a in
+ * [2^-12, 1e15): a = m * 2^-k with 1 <= k <= 64, so for s <= 20 decimal
+ * places a * 10^s = m * 10^s / 2^k, and m * 10^s < 2^120 fits in 128 bits.
+ * The p-digit candidate N = a * 10^s rounded half to even (as printf rounds
+ * an exact tie) reads back as a (strtod: correctly rounded, ties to even)
+ * exactly when |N - a * 10^s| is within half the gap to a's neighbour, the
+ * boundary included when m is even. (Below a power of two the gap is half as
+ * wide, but a power of two in this range has at most 15 significant digits:
+ * its 15-digit candidate is exact.) Returns the digit count, or 0 for a
+ * outside that range (the caller then asks printf). */
+static int digits_exact(double a, char *digits, int *exp10)
+{
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int be = (int)(bits >> 52);
+    uint64_t frac = bits & ((1ull << 52) - 1);
+    int k = 1075 - be;                         /* a = m * 2^-k */
+    if (be == 0 || k < 1 || k > 64 || !(a < 1e15))
+        return 0;
+    uint64_t m = frac | (1ull << 52);
+    bool even = (m & 1) == 0;
+    int e10 = (int)floor(log10(a));
+    for (int p = 15; p <= 17; p++) {
+        for (int tries = 0; tries < 3; tries++) {
+            int s = p - 1 - e10;
+            if (s < 0 || s > 20)
+                return 0;
+            u128 ten_s = s <= 19 ? (u128)P10[s] : (u128)P10[19] * 10;
+            u128 x = (u128)m * ten_s;              /* a * 10^s * 2^k */
+            u128 q = x >> k, r = x & (((u128)1 << k) - 1), half = (u128)1 << (k - 1);
+            if (q >= P10[p]) {                     /* log10 was a decade low, or high */
+                e10++;
+                continue;
+            }
+            if (q < P10[p - 1]) {
+                e10--;
+                continue;
+            }
+            uint64_t n = (uint64_t)q;
+            if (r > half || (r == half && (n & 1)))
+                n++;
+            u128 c = (u128)n << k;
+            u128 diff = c >= x ? c - x : x - c;
+            u128 scaled = diff * 2;                /* against 10^s: half the gap */
+            if (scaled > ten_s || (scaled == ten_s && !even))
+                goto next_p;
+            int e = e10;
+            if (n == P10[p]) {                     /* rounded up to 10^p: one digit, a decade up */
+                n = 1;
+                e++;
+            }
+            char rev[24];
+            int nd = 0;
+            while (n % 10 == 0)
+                n /= 10;
+            do {
+                rev[nd++] = (char)('0' + n % 10);
+                n /= 10;
+            } while (n != 0);
+            for (int i = 0; i < nd; i++)
+                digits[i] = rev[nd - 1 - i];
+            *exp10 = e;
+            return nd;
+        }
+        return 0;                                  /* e10 would not settle: cannot happen */
+    next_p:;
+    }
+    return 0;                                      /* 17 digits always read back: cannot happen */
+}
+
+/* Digits laid out as Python's repr does: positional for decimal exponents
+ * -4..15, scientific otherwise. */
+static size_t layout(bool neg, const char *digits, int nd, int exp, char *out)
+{
     char *o = out;
     if (neg)
         *o++ = '-';
@@ -209,4 +285,37 @@ size_t ro_format_double(double v, char *out)
     }
     *o = '\0';
     return (size_t)(o - out);
+}
+
+static size_t format_special(double v, char *out)
+{
+    if (isnan(v))
+        return (size_t)sprintf(out, "nan");
+    if (isinf(v))
+        return (size_t)sprintf(out, v < 0 ? "-inf" : "inf");
+    if (v == 0)
+        return (size_t)sprintf(out, signbit(v) ? "-0.0" : "0.0");
+    return 0;
+}
+
+size_t ro_format_double(double v, char *out)
+{
+    size_t n = format_short_decimal(v, out);
+    if (n != 0 || (n = format_special(v, out)) != 0)
+        return n;
+    char digits[24];
+    int exp, nd = digits_exact(fabs(v), digits, &exp);
+    if (nd == 0)
+        nd = digits_by_printf(fabs(v), digits, &exp);
+    return layout(v < 0, digits, nd, exp, out);
+}
+
+size_t ro_format_double_printf(double v, char *out)
+{
+    size_t n = format_special(v, out);
+    if (n != 0)
+        return n;
+    char digits[24];
+    int exp, nd = digits_by_printf(fabs(v), digits, &exp);
+    return layout(v < 0, digits, nd, exp, out);
 }

@@ -634,6 +634,9 @@ uint64_t ro_hash_bytes(const ro_state *rt, const void *data, size_t n);
 uint64_t ro_siphash(uint64_t k0, uint64_t k1, int crounds, int drounds, const void *data, size_t n);
 uint64_t ro_hash_i64(int64_t v);
 uint64_t ro_hash_double(double v);
+/* ro_format_double by printf and strtod alone (float.c): the slow path the
+ * fast ones must agree with, for the tests. */
+size_t ro_format_double_printf(double v, char *out);
 
 
 /* Collector link maintenance (gc.c). */
