@@ -229,7 +229,7 @@ static ro_object *parse_string(nj_parser *ps, bool key)
     }
     /* Validated above; keys come from the intern table without a copy. */
     const char *text = n ? ps->scratch : "";
-    ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, n) : ro_str_from_valid_utf8(ps->rt, text, n);
+    ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, n) : ro_str_shared_utf8(ps->rt, text, n);
     return s != NULL ? s : fail_rt(ps);
 }
 

@@ -21,7 +21,7 @@ static size_t block_size(int which)
 
 size_t ro_freelists_clear(ro_state *rt)
 {
-    size_t n = 0;
+    size_t n = ro_strcache_clear(rt);
     for (int i = 0; i < RO_FL_COUNT; i++) {
         void *b;
         while ((b = ro_freelist_pop(rt, i)) != NULL) {

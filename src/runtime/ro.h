@@ -345,6 +345,13 @@ ro_object *ro_str_from_utf8(ro_state *rt, const char *s, size_t nbytes);
 /* From bytes the caller has already validated as UTF-8 (a parser that checked
  * them, say); invalid input here breaks the str invariants. Returns: new. */
 ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *s, size_t nbytes);
+#define RO_STRCACHE_MAX 32u
+/* The same, shared: a text of up to RO_STRCACHE_MAX bytes made recently is
+ * the same object again (the runtime keeps a small cache of them, each a
+ * reference of its own; full collections and ro_freelists_clear empty it).
+ * For a parser's repeated values: one hash, one allocation, and dict lookups
+ * that find the key by identity. Returns: new. */
+ro_object *ro_str_shared_utf8(ro_state *rt, const char *s, size_t nbytes);
 /* The interned string for UTF-8 bytes: looked up without allocating, made
  * (and validated) only the first time. Returns: new. */
 ro_object *ro_str_intern_utf8(ro_state *rt, const char *s, size_t nbytes);
@@ -653,8 +660,9 @@ int ro_gc_is_tracked(const ro_object *o);
 
 /* --------------------------------------------------------- free lists */
 
-/* Return every block held by the per-type free lists to the allocator.
- * Returns the number of objects freed. */
+/* Return every block held by the per-type free lists to the allocator, and
+ * drop the strings the shared-string cache holds (ro_str_shared_utf8).
+ * Returns the number of objects freed or dropped. */
 size_t ro_freelists_clear(ro_state *rt);
 
 #ifdef __cplusplus

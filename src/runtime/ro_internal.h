@@ -116,6 +116,11 @@ void *ro_mem_alloc_nomsg(ro_state *rt, size_t n);   /* no error recorded on fail
 
 /* ------------------------------------------------------------- free lists */
 
+#define RO_STRCACHE_BITS 8
+#define RO_STRCACHE_SLOTS (1u << RO_STRCACHE_BITS)
+/* Drop every string the shared-string cache holds (str.c). Returns how many. */
+size_t ro_strcache_clear(ro_state *rt);
+
 typedef struct ro_freelist {
     void *fl_head;      /* blocks chained through their first word */
     uint32_t fl_count;
@@ -186,6 +191,7 @@ struct ro_state {
     ro_str *intern_cache[64];
 
     ro_freelist freelists[RO_FL_COUNT];
+    ro_str *str_cache[RO_STRCACHE_SLOTS];   /* ro_str_shared_utf8: new references, or NULL */
 
     /* collector: generations of tracked containers */
     ro_gcgen gens[RO_GC_NGENS];

@@ -134,6 +134,65 @@ ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *data, size_t nbytes)
     return RO_OBJ(s);
 }
 
+/* The shared-string cache: RO_STRCACHE_SLOTS direct-mapped slots, each a
+ * new reference to a recently made short string, picked by its length and
+ * first and last bytes. A miss makes the string and puts it in its slot in
+ * place of the one there; so the cache holds at most RO_STRCACHE_SLOTS
+ * strings of at most RO_STRCACHE_MAX bytes, whatever the input. */
+static inline unsigned strcache_slot(const char *p, size_t n)
+{
+    uint64_t a, b;
+    if (n >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, p + n - 4, 4);
+        a = x;
+        b = y;
+    } else {
+        a = n ? (uint8_t)p[0] | (uint32_t)(uint8_t)p[n / 2] << 8 | (uint32_t)(uint8_t)p[n - 1] << 16 : 0;
+        b = 0;
+    }
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)n) * 0xff51afd7ed558ccdull;
+    return (unsigned)(h >> (64 - RO_STRCACHE_BITS));
+}
+
+ro_object *ro_str_shared_utf8(ro_state *rt, const char *data, size_t nbytes)
+{
+    if (nbytes == 0 || nbytes > RO_STRCACHE_MAX)
+        return ro_str_from_valid_utf8(rt, data, nbytes);
+    ro_str **slot = &rt->str_cache[strcache_slot(data, nbytes)];
+    ro_str *c = *slot;
+    if (c != NULL && RO_SIZE(c) == nbytes && memcmp(c->s_data, data, nbytes) == 0) {
+        ro_incref(RO_OBJ(c));
+        return RO_OBJ(c);
+    }
+    ro_object *o = ro_str_from_valid_utf8(rt, data, nbytes);
+    if (o == NULL)
+        return NULL;
+    ro_incref(o);
+    *slot = (ro_str *)o;
+    if (c != NULL)
+        ro_decref(rt, RO_OBJ(c));
+    return o;
+}
+
+size_t ro_strcache_clear(ro_state *rt)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < RO_STRCACHE_SLOTS; i++) {
+        ro_str *c = rt->str_cache[i];
+        if (c != NULL) {
+            rt->str_cache[i] = NULL;
+            ro_decref(rt, RO_OBJ(c));
+            n++;
+        }
+    }
+    return n;
+}
+
 ro_object *ro_str_from_cstr(ro_state *rt, const char *s)
 {
     return ro_str_from_utf8(rt, s, strlen(s));

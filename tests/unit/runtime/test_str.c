@@ -150,6 +150,62 @@ static void bytes_hold_any_bytes(void **state)
     ro_decref(rt, c);
 }
 
+/* ro_str_shared_utf8: the same short text is the same object while it stays
+ * cached (each call a reference of its own); long texts are never shared;
+ * a slot taken by another text leaves the old string intact for whoever
+ * holds it; the cache keeps at most its slots' worth of strings however many
+ * distinct ones pass, and ro_freelists_clear drops them. */
+static void shared_strings_are_one_object_and_bounded(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_freelists_clear(rt);
+    uint64_t base = test_bytes_in_use(rt);
+    ro_object *a = ro_str_shared_utf8(rt, "click", 5), *b = ro_str_shared_utf8(rt, "click", 5);
+    assert_ptr_equal(a, b);
+    assert_int_equal(a->ob_refcnt, 3);                       /* a, b and the cache */
+    assert_string_equal(ro_str_utf8(a), "click");
+    assert_int_equal(ro_str_len(a), 5);
+    ro_object *c = ro_str_shared_utf8(rt, "clicks", 6);
+    assert_ptr_not_equal(a, c);
+    const char *longer = "a text longer than the cache takes: never shared";
+    ro_object *l1 = ro_str_shared_utf8(rt, longer, strlen(longer)), *l2 = ro_str_shared_utf8(rt, longer, strlen(longer));
+    assert_ptr_not_equal(l1, l2);
+    assert_int_equal(ro_equal(rt, l1, l2), 1);
+    const char *ete = "\xc3\xa9t\xc3\xa9";                          /* UTF-8: code points counted */
+    ro_object *u = ro_str_shared_utf8(rt, ete, strlen(ete));
+    assert_int_equal(ro_str_len(u), 3);
+    ro_decref(rt, l1);
+    ro_decref(rt, l2);
+    ro_decref(rt, u);
+    /* Many distinct texts: each slot holds the last one; the first ones we
+     * hold stay valid, and what the cache keeps stays bounded. */
+    char buf[16];
+    ro_object *first[8];
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(buf, sizeof buf, "u%07d", i);
+        ro_object *x = ro_str_shared_utf8(rt, buf, (size_t)n);
+        assert_non_null(x);
+        assert_string_equal(ro_str_utf8(x), buf);
+        if (i < 8)
+            first[i] = x;
+        else
+            ro_decref(rt, x);
+    }
+    for (int i = 0; i < 8; i++) {
+        snprintf(buf, sizeof buf, "u%07d", i);
+        assert_string_equal(ro_str_utf8(first[i]), buf);
+        ro_decref(rt, first[i]);
+    }
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+    ro_decref(rt, c);
+    uint64_t cached = test_bytes_in_use(rt) - base;
+    assert_true(cached > 0);
+    assert_true(cached <= 256 * 64);             /* at most a slot's string each */
+    assert_true(ro_freelists_clear(rt) > 0);
+    assert_int_equal(test_bytes_in_use(rt), base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(intern_table_grows_and_prunes, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(compare_is_byte_order, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(bytes_hold_any_bytes, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(shared_strings_are_one_object_and_bounded, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/str", tests, NULL, NULL);
 }
