@@ -58,8 +58,7 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
     case RO_K_BOOL:
         return ro_bool_value(o) ? ro_sbuf_append(rt, out, "true", 4) : ro_sbuf_append(rt, out, "false", 5);
     case RO_K_INT: {
-        int n = snprintf(num, sizeof num, "%" PRId64, ro_int_value(o));
-        return ro_sbuf_append(rt, out, num, (size_t)n);
+        return ro_sbuf_append(rt, out, num, ro_format_i64(ro_int_value(o), num));
     }
     case RO_K_FLOAT: {
         double d = ro_float_value(o);

@@ -42,9 +42,16 @@ static ro_object *fail_rt(nj_parser *ps)
 
 static void skip_ws(nj_parser *ps)
 {
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n'))
+    while (ps->p < ps->end && *ps->p <= ' ' &&
+           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n'))
         ps->p++;
 }
+
+/* Bytes a string's text runs over without a second look: printable ASCII
+ * but the quote and the backslash. */
+static const bool plain_byte[256] = {
+    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
 
 static const char *describe(const uint8_t *p, const uint8_t *end, char *buf, size_t n)
 {
@@ -159,7 +166,7 @@ static ro_object *parse_string(nj_parser *ps, bool key)
     size_t n = 0;
     for (;;) {
         const uint8_t *run = ps->p;
-        while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && *ps->p >= 0x20 && *ps->p < 0x80)
+        while (ps->p < ps->end && plain_byte[*ps->p])
             ps->p++;
         size_t len = (size_t)(ps->p - run);
         if (len != 0) {

@@ -2,6 +2,7 @@
 #include "ro_internal.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 static void int_dealloc(ro_state *rt, ro_object *o)
 {
@@ -26,7 +27,35 @@ static int int_eq(ro_state *rt, ro_object *a, ro_object *b)
 
 static int int_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
 {
-    return ro_sbuf_appendf(rt, b, "%" PRId64, ro_int_value(o));
+    char num[24];
+    return ro_sbuf_append(rt, b, num, ro_format_i64(ro_int_value(o), num));
+}
+
+size_t ro_format_i64(int64_t v, char *out)
+{
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char buf[20], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;   /* INT64_MIN too */
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        memcpy(p, pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
+    size_t n = (size_t)(buf + sizeof buf - p), neg = v < 0;
+    out[0] = '-';
+    memcpy(out + neg, p, n);
+    out[n + neg] = '\0';
+    return n + neg;
 }
 
 void ro_type_init_int(ro_state *rt, ro_type *t)

@@ -324,6 +324,8 @@ static inline double ro_float_value(const ro_object *o) { return ((const ro_floa
 /* Shortest text that reads back to v, in Python's repr style ("1.0", "1e+16",
  * "0.1", "inf", "nan"). out needs 32 bytes. Returns the length. */
 size_t ro_format_double(double v, char *out);
+/* Decimal text of v, NUL-terminated. out needs 21 bytes. Returns the length. */
+size_t ro_format_i64(int64_t v, char *out);
 
 /* ------------------------------------------------------------------ str */
 

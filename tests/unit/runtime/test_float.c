@@ -1,4 +1,4 @@
-/* test_float.c - float printing: the fast paths against printf and strtod. */
+/* test_float.c - number printing: the fast paths against printf (and strtod). */
 #include "testutil.h"
 #include "ro_internal.h"
 
@@ -71,10 +71,35 @@ static void fast_paths_agree_with_printf(void **state)
     assert_int_equal(checked, 9u * N);
 }
 
+/* ro_format_i64 against printf's %lld, at the edges and at random. */
+static void ints_print_as_printf_prints_them(void **state)
+{
+    (void)state;
+    const int64_t edges[] = {0, 1, -1, 9, 10, 99, 100, -100, 999999999, 1000000000, INT64_MAX, INT64_MIN,
+                             INT64_MIN + 1, 4294967296, -4294967296};
+    char got[24], want[24];
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        size_t n = ro_format_i64(edges[i], got);
+        snprintf(want, sizeof want, "%lld", (long long)edges[i]);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+    }
+    for (int i = 0; i < 200000; i++) {
+        int64_t v = (int64_t)(rng() >> (rng() % 64));
+        if (i & 1)
+            v = -v;
+        size_t n = ro_format_i64(v, got);
+        snprintf(want, sizeof want, "%lld", (long long)v);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fast_paths_agree_with_printf),
+        cmocka_unit_test(ints_print_as_printf_prints_them),
     };
-    return cmocka_run_group_tests_name("runtime/float", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("runtime/numbers", tests, NULL, NULL);
 }
