@@ -466,20 +466,25 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
      * unreachable files), force-close files of finished batches. */
     if ((lvl >= GD_SOFT || fdl >= 1) && !collections_pending(g) && now - g->last_collect_ns >= g->collect_spacing_ns)
         request_collect(g, lvl >= GD_HARD ? "hard" : lvl >= GD_SOFT ? "soft" : "fd_soft", fdl >= 1, now);
+    bool busy = false;
+    for (int i = 0; i < g->nworkers; i++)
+        busy |= atomic_load(&g->slots[i].busy) != 0;
     /* Paused at hard with nothing in flight: one more collection decides
      * whether a restart is needed (above). */
-    if (lvl >= GD_HARD && atomic_load(&g->intake_paused) && !g->idle_check && !collections_pending(g) && spaced) {
-        bool busy = false;
-        for (int i = 0; i < g->nworkers; i++)
-            busy |= atomic_load(&g->slots[i].busy) != 0;
-        if (!busy) {
-            request_collect(g, "hard-idle", fdl >= 1, now);
-            g->idle_check = true;
-        }
+    if (lvl >= GD_HARD && atomic_load(&g->intake_paused) && !g->idle_check && !collections_pending(g) && spaced &&
+        !busy) {
+        request_collect(g, "hard-idle", fdl >= 1, now);
+        g->idle_check = true;
     }
 
-    /* Calm again: undo hard's measures once below soft with hysteresis. */
-    bool calm = s.pressure < g->pol.soft - HYSTERESIS && s.fd_ratio < g->pol.fd_soft - HYSTERESIS;
+    /* Calm again: undo hard's measures once below soft with hysteresis, or,
+     * with no batch in flight, once below soft at all: what holds the
+     * memory then is not a batch (page cache of the inputs and outputs, other
+     * processes of the cgroup), and a paused intake would wait on it for good
+     * (a --once run would never end). Should the next batch push it over
+     * again, hard pauses again. */
+    bool calm = (s.pressure < g->pol.soft - HYSTERESIS && s.fd_ratio < g->pol.fd_soft - HYSTERESIS) ||
+                (!busy && lvl == GD_OK && fdl == 0);
     if (!calm) {
         g->calm_since_ns = 0;
     } else if (g->calm_since_ns == 0) {
