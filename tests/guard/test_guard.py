@@ -299,6 +299,42 @@ def t_acts_inside_one_long_batch():
         cg.close()
 
 
+class Hog:
+    """A process of the cgroup that holds n bytes, touched, resized on request."""
+    CODE = ("import sys\nb = None\nfor line in sys.stdin:\n    b = None\n    b = bytearray(int(line))\n"
+            "    for i in range(0, len(b), 4096): b[i] = 1\n    print('ok', flush=True)\n")
+
+    def __init__(self, cg, n):
+        self.p = subprocess.Popen(["/usr/bin/python3", "-c", self.CODE], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, preexec_fn=cg.enter)
+        self.hold(n)
+
+    def hold(self, n):
+        self.p.stdin.write("%d\n" % n)
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "ok"
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def run_until_held_outside(cg, conf):
+    """reclaimd --once in cg, its log read until the guard says the memory is
+    held outside the process. Returns the process and the lines read."""
+    p = subprocess.Popen([RECLAIMD, "--once", "--config", conf], stderr=subprocess.PIPE, text=True,
+                         preexec_fn=cg.enter)
+    log = []
+    t0 = time.monotonic()
+    for line in p.stderr:
+        log.append(line)
+        if "held outside this process" in line or time.monotonic() - t0 > 60:
+            break
+    assert any("held outside this process" in l for l in log), "".join(log)[-3000:]
+    return p, log
+
+
 def t_memory_held_by_others_pauses_without_restart():
     """Another process of the cgroup holds most of the limit: the guard pauses
     intake and says the memory is held outside (a restart would not help)
@@ -308,24 +344,11 @@ def t_memory_held_by_others_pauses_without_restart():
     cg = cgroup_or_skip()
     hog = None
     try:
-        hog = subprocess.Popen(["/usr/bin/python3", "-c",
-                                "import sys, time\nb = bytearray(%d)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
-                                "print('ready', flush=True)\ntime.sleep(600)" % (116 << 20)],
-                               stdout=subprocess.PIPE, text=True, preexec_fn=cg.enter)
-        assert hog.stdout.readline().strip() == "ready"
+        hog = Hog(cg, 116 << 20)
         d, conf = spool(inputs, leaky_conf(True))
         before = cg.oom_kills()
-        p = subprocess.Popen([RECLAIMD, "--once", "--config", conf], stderr=subprocess.PIPE, text=True,
-                             preexec_fn=cg.enter)
-        log = []
-        t0 = time.monotonic()
-        for line in p.stderr:
-            log.append(line)
-            if "held outside this process" in line or time.monotonic() - t0 > 60:
-                break
-        assert any("held outside this process" in l for l in log), "".join(log)[-3000:]
-        hog.kill()
-        hog.wait()
+        p, log = run_until_held_outside(cg, conf)
+        hog.stop()
         _, rest = p.communicate(timeout=300)
         log.append(rest)
         text = "".join(log)
@@ -335,14 +358,9 @@ def t_memory_held_by_others_pauses_without_restart():
         print("  paused while another process held the cgroup; no restart, 0 OOM kills; done once it left")
         shutil.rmtree(d)
     finally:
-        if hog is not None and hog.poll() is None:
-            hog.kill()
-            hog.wait()
+        if hog is not None:
+            hog.stop()
         cg.close()
-
-
-HOG = ("import sys\nb = None\nfor line in sys.stdin:\n    b = None\n    b = bytearray(int(line))\n"
-       "    for i in range(0, len(b), 4096): b[i] = 1\n    print('ok', flush=True)\n")
 
 
 def t_pause_lifts_when_nothing_is_in_flight():
@@ -356,30 +374,15 @@ def t_pause_lifts_when_nothing_is_in_flight():
     cg = cgroup_or_skip()
     hog = None
     try:
-        hog = subprocess.Popen(["/usr/bin/python3", "-c", HOG], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, preexec_fn=cg.enter)
-
-        def hold(n):
-            hog.stdin.write("%d\n" % n)
-            hog.stdin.flush()
-            assert hog.stdout.readline().strip() == "ok"
-        hold(116 << 20)
+        hog = Hog(cg, 116 << 20)
         d, conf = spool(inputs, leaky_conf(True))
         before = cg.oom_kills()
-        p = subprocess.Popen([RECLAIMD, "--once", "--config", conf], stderr=subprocess.PIPE, text=True,
-                             preexec_fn=cg.enter)
-        log = []
-        t0 = time.monotonic()
-        for line in p.stderr:
-            log.append(line)
-            if "held outside this process" in line or time.monotonic() - t0 > 60:
-                break
-        assert any("held outside this process" in l for l in log), "".join(log)[-3000:]
+        p, log = run_until_held_outside(cg, conf)
         # Into the band: 67.5% of the limit in all, the daemon's share measured.
         target, held, seen = int(LIMIT * 0.675), 116 << 20, []
         for _ in range(3):
             held = max(held + target - cg.working_set(), 1 << 20)
-            hold(held)
+            hog.hold(held)
             time.sleep(0.3)
             seen.append(cg.working_set() / LIMIT)
         # Never below soft minus the hysteresis (65%), where the old rule
@@ -400,9 +403,8 @@ def t_pause_lifts_when_nothing_is_in_flight():
         print("  paused at hard; at %.1f%% with nothing in flight intake resumed and the input completed" % (ws * 100))
         shutil.rmtree(d)
     finally:
-        if hog is not None and hog.poll() is None:
-            hog.kill()
-            hog.wait()
+        if hog is not None:
+            hog.stop()
         cg.close()
 
 
