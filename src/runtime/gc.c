@@ -25,9 +25,15 @@
  *     counting frees them. Objects still alive after their clear are
  *     uncollectable: they go to the garbage list (which keeps them alive).
  *
+ * Two shortcuts: when step 2 brings every object of the set to 0 and all of
+ * them are bulk_freeable, nothing is reachable, so step 3 is one splice of
+ * the whole set; and garbage of bulk_freeable objects with no finalizer run
+ * skips step 6 for delete_plain_garbage, which frees it in one walk.
+ *
  * gc_refs is meaningful only on COLLECTING objects: ob_refcnt minus internal
  * references (>= 0), then >= 1 once known reachable. COLLECTING is cleared as
- * soon as an object is scanned as reachable (step 3) or cleared (step 6).
+ * soon as an object is scanned as reachable (step 3) or cleared (step 6), so
+ * after step 3 the garbage is exactly what still has it.
  */
 
 static const uint32_t default_threshold[RO_GC_NGENS] = {700, 10, 10};
@@ -330,8 +336,8 @@ static uint64_t subtract_refs_full(ro_gchead *all, subtract_ctx *sc, uint64_t *f
 }
 
 /* Steps 1-3 on base: base keeps the reachable (no longer COLLECTING), the
- * rest moves to unreachable (COLLECTING and UNREACHABLE). Returns how many
- * objects base held. */
+ * rest moves to unreachable (still COLLECTING; UNREACHABLE too unless the
+ * whole set moved in one splice). Returns how many objects base held. */
 static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
                                    uint64_t *n_foreign, uint32_t full_epoch)
 {
