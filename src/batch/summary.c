@@ -74,9 +74,7 @@ static int cmp_str_obj(const void *a, const void *b)
 /* count[key] += 1 in dict d. Returns 0 or -1 (runtime error). */
 static int bump(ro_state *rt, ro_object *d, ro_object *key)
 {
-    ro_object *c = ro_dict_get(rt, d, key);
-    int64_t n = c != NULL ? ro_int_value(c) : 0;
-    return ro_dict_set_steal(rt, d, key, ro_int_from_i64(rt, n + 1));
+    return ro_dict_count(rt, d, key, 1);
 }
 
 /* Work state of one record; every reference here is new and dropped at the end. */

@@ -40,11 +40,21 @@ static ro_object *fail_rt(nj_parser *ps)
     return NULL;
 }
 
-static void skip_ws(nj_parser *ps)
+static inline bool is_ws(uint8_t c)
 {
-    while (ps->p < ps->end && *ps->p <= ' ' &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n'))
-        ps->p++;
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whitespace is mostly absent or one space (", " and ": " of most writers):
+ * both are decided before the loop. */
+static inline void skip_ws(nj_parser *ps)
+{
+    const uint8_t *p = ps->p, *end = ps->end;
+    if (p >= end || *p > ' ')
+        return;
+    while (p < end && is_ws(*p))
+        p++;
+    ps->p = p;
 }
 
 /* Bytes a string's text runs over without a second look: printable ASCII
@@ -82,6 +92,29 @@ static int scratch_reserve(nj_parser *ps, size_t need)
 }
 
 static ro_object *parse_value(nj_parser *ps);
+
+/* Bytes from q that need no second look in a string, eight at a time: a
+ * word with no quote, backslash, control byte or byte >= 0x80 is skipped
+ * whole; in the first word with one, the lowest flagged byte is the first
+ * such byte (the borrow of the zero-byte test only flags bytes above a true
+ * one), so the scan stops exactly there. */
+static inline const uint8_t *plain_run(const uint8_t *q, const uint8_t *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
+        uint64_t hit = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((w - ones * 0x20) & ~w) | w;
+        hit &= highs;
+        if (hit != 0)
+            return q + (__builtin_ctzll(hit) >> 3);
+        q += 8;
+    }
+    while (q < end && plain_byte[*q])
+        q++;
+    return q;
+}
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
 static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
@@ -163,11 +196,20 @@ static size_t put_utf8(char *d, uint32_t cp)
 static ro_object *parse_string(nj_parser *ps, bool key)
 {
     const uint8_t *open = ps->p++;
+    /* Most strings are one plain run up to the closing quote: made straight
+     * from the input, without a copy through scratch. */
+    const uint8_t *q = plain_run(ps->p, ps->end);
+    if (q < ps->end && *q == '"') {
+        const char *text = (const char *)ps->p;
+        size_t len = (size_t)(q - ps->p);
+        ps->p = q + 1;
+        ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, len) : ro_str_shared_utf8(ps->rt, text, len);
+        return s != NULL ? s : fail_rt(ps);
+    }
     size_t n = 0;
     for (;;) {
         const uint8_t *run = ps->p;
-        while (ps->p < ps->end && plain_byte[*ps->p])
-            ps->p++;
+        ps->p = plain_run(ps->p, ps->end);
         size_t len = (size_t)(ps->p - run);
         if (len != 0) {
             if (scratch_reserve(ps, n + len + 4) != 0)
@@ -311,16 +353,16 @@ static ro_object *parse_number(nj_parser *ps)
     }
     if (*ps->p == '0' && ps->p + 1 < ps->end && is_digit(ps->p[1]))
         return fail(ps, ps->p, "leading zeros are not allowed in numbers");
+    /* Up to 19 digits cannot overflow 64 bits; more (no leading zero) is
+     * at least 10^19, past the int64 range either way. */
     uint64_t mag = 0;
-    bool overflow = false;
-    while (ps->p < ps->end && is_digit(*ps->p)) {
-        uint64_t d = (uint64_t)(*ps->p - '0');
-        if (mag > (UINT64_MAX - d) / 10)
-            overflow = true;
-        else
-            mag = mag * 10 + d;
+    const uint8_t *digits = ps->p;
+    while (ps->p < ps->end && is_digit(*ps->p))
         ps->p++;
-    }
+    bool overflow = ps->p - digits > 19;
+    if (!overflow)
+        for (const uint8_t *d = digits; d < ps->p; d++)
+            mag = mag * 10 + (uint64_t)(*d - '0');
     if (ps->p < ps->end && *ps->p == '.') {
         is_float = true;
         ps->p++;

@@ -67,12 +67,14 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
     return 0;
 }
 
-/* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
- * EMPTY slot ending the probe, where it would go), or -2 on error. */
-static int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
+/* The probe of `lookup` past a slot whose key has the same hash but is
+ * another object: equality may call out (and fail), so it stays out of line
+ * and the common probe (an identical key, or an EMPTY slot) saves no
+ * registers for it. */
+static __attribute__((noinline)) int64_t lookup_slow(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash,
+                                                     size_t i, uint64_t perturb, size_t *slot)
 {
-    size_t mask = d->d_mask, i = (size_t)hash & mask;
-    uint64_t perturb = hash;
+    size_t mask = d->d_mask;
     for (;;) {
         int32_t ix = d->d_index[i];
         if (ix == IX_EMPTY) {
@@ -100,6 +102,32 @@ static int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, s
     }
 }
 
+/* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
+ * EMPTY slot ending the probe, where it would go), or -2 on error. */
+static inline int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
+{
+    size_t mask = d->d_mask, i = (size_t)hash & mask;
+    uint64_t perturb = hash;
+    for (;;) {
+        int32_t ix = d->d_index[i];
+        if (ix == IX_EMPTY) {
+            *slot = i;
+            return -1;
+        }
+        if (ix >= 0) {
+            ro_dict_entry *e = &d->d_entries[ix];
+            if (e->e_key == key) {
+                *slot = i;
+                return ix;
+            }
+            if (e->e_hash == hash)
+                return lookup_slow(rt, d, key, hash, i, perturb, slot);
+        }
+        perturb >>= 5;
+        i = (i * 5 + 1 + (size_t)perturb) & mask;
+    }
+}
+
 /* The same for a key given as UTF-8 bytes (matches str keys only). */
 static int64_t lookup_utf8(ro_dict *d, const char *s, size_t n, uint64_t hash)
 {
@@ -112,7 +140,7 @@ static int64_t lookup_utf8(ro_dict *d, const char *s, size_t n, uint64_t hash)
         if (ix >= 0) {
             ro_dict_entry *e = &d->d_entries[ix];
             if (e->e_hash == hash && ro_is_kind(e->e_key, RO_K_STR) && RO_SIZE(e->e_key) == n &&
-                memcmp(ro_str_utf8(e->e_key), s, n) == 0)
+                ro_bytes_eq(ro_str_utf8(e->e_key), s, n))
                 return ix;
         }
         perturb >>= 5;
@@ -203,6 +231,40 @@ ro_object *ro_dict_get(ro_state *rt, ro_object *o, ro_object *key)
     size_t slot;
     int64_t ix = lookup(rt, d, key, h, &slot);
     return ix >= 0 ? d->d_entries[ix].e_value : NULL;
+}
+
+int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
+{
+    ro_dict *d = (ro_dict *)o;
+    uint64_t h;
+    if (check_dict(rt, o) != 0 || key_hash(rt, key, &h) != 0)
+        return -1;
+    if (d->d_index != NULL && d->d_nentries != 0) {
+        size_t slot;
+        int64_t ix = lookup(rt, d, key, h, &slot);
+        if (ix == -2)
+            return -1;
+        if (ix >= 0) {
+            ro_dict_entry *e = &d->d_entries[ix];
+            int64_t n;
+            if (!ro_is_kind(e->e_value, RO_K_INT)) {
+                ro_err_set(rt, RO_E_TYPE, "cannot count in a value of type '%s' (an int is needed)",
+                           e->e_value->ob_type->tp_name);
+                return -1;
+            }
+            if (__builtin_add_overflow(ro_int_value(e->e_value), delta, &n)) {
+                ro_err_set(rt, RO_E_OVERFLOW, "count overflows 64 bits");
+                return -1;
+            }
+            ro_object *v = ro_int_from_i64(rt, n), *old = e->e_value;
+            if (v == NULL)
+                return -1;
+            e->e_value = v;          /* an int: an atom, so d's tracking is unchanged */
+            ro_decref(rt, old);
+            return 0;
+        }
+    }
+    return ro_dict_set_steal(rt, o, key, ro_int_from_i64(rt, delta));
 }
 
 ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *o, const char *key)

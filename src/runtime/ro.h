@@ -470,6 +470,11 @@ int ro_dict_set_steal(ro_state *rt, ro_object *d, ro_object *key, ro_object *val
 /* Lookup. Returns: borrowed, or NULL: with no error set when key is absent,
  * with an error set when key is unhashable. */
 ro_object *ro_dict_get(ro_state *rt, ro_object *d, ro_object *key);
+/* d[key] = d.get(key, 0) + delta in one probe (what collections.Counter's C
+ * helper does for Python). A value already there must be an int (RO_E_TYPE
+ * otherwise) and the sum must fit 64 bits (RO_E_OVERFLOW otherwise); on an
+ * error d is unchanged. Returns 0 or -1. */
+int ro_dict_count(ro_state *rt, ro_object *d, ro_object *key, int64_t delta);
 /* Lookup by a C string key. Returns: borrowed or NULL (absent, or error set). */
 ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *d, const char *key);
 /* d[key] = value with a C string key. Returns 0 or -1. Steals: value. */

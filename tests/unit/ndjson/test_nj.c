@@ -125,6 +125,60 @@ static void invalid_records_name_the_column(void **state)
     }
 }
 
+/* The string scan looks at eight bytes at a time: every byte that ends a plain
+ * run must be found at every position in and across those words, and the
+ * text around it kept. */
+static void string_scan_stops_at_every_position(void **state)
+{
+    ro_state *rt = RT(state);
+    static const struct { const char *in, *out; size_t error_at; } specials[] = {
+        {"\\n", "\n", 0}, {"\\\"", "\"", 0}, {"\\\\", "\\", 0}, {"\\u0041", "A", 0},
+        {"\xc3\xa9", "\xc3\xa9", 0}, {"\x7f", "\x7f", 0}, {" ", " ", 0}, {"!", "!", 0}, {"#", "#", 0},
+        {"\x01", NULL, 1}, {"\x1f", NULL, 1}, {"\xff", NULL, 1}, {"\x80", NULL, 1},
+    };
+    char in[128], want[128];
+    for (size_t pre = 0; pre < 26; pre++) {
+        for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+            for (size_t post = 0; post < 11; post += 5) {
+                memset(want, 0, sizeof want);
+                size_t n = 0, w = 0;
+                in[n++] = '"';
+                for (size_t i = 0; i < pre; i++)
+                    in[n++] = want[w++] = (char)('a' + i % 26);
+                size_t at = n;
+                memcpy(in + n, specials[k].in, strlen(specials[k].in));
+                n += strlen(specials[k].in);
+                if (specials[k].out != NULL) {
+                    memcpy(want + w, specials[k].out, strlen(specials[k].out));
+                    w += strlen(specials[k].out);
+                }
+                for (size_t i = 0; i < post; i++)
+                    in[n++] = want[w++] = (char)('z' - i);
+                in[n++] = '"';
+                nj_error err;
+                ro_object *v = nj_parse(rt, in, n, NULL, &err);
+                if (specials[k].error_at) {
+                    if (v != NULL || err.column != at + 1)
+                        fail_msg("pre %zu special %zu post %zu: want an error at column %zu, got %s %zu", pre, k,
+                                 post, at + 1, v ? "a value" : "column", err.column);
+                    ro_err_clear(rt);
+                    continue;
+                }
+                if (v == NULL)
+                    fail_msg("pre %zu special %zu post %zu: column %zu: %s", pre, k, post, err.column, err.msg);
+                assert_int_equal(RO_SIZE(v), w);
+                assert_memory_equal(ro_str_utf8(v), want, w);
+                ro_decref(rt, v);
+                /* The same text with its closing quote cut off is unterminated. */
+                v = nj_parse(rt, in, n - 1, NULL, &err);
+                assert_null(v);
+                assert_non_null(strstr(err.msg, "unterminated"));
+                ro_err_clear(rt);
+            }
+        }
+    }
+}
+
 static void nesting_limit_is_enforced(void **state)
 {
     ro_state *rt = RT(state);
@@ -201,6 +255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(integers_and_floats_keep_their_types, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),

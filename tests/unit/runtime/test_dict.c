@@ -123,6 +123,50 @@ static void dict_equality_ignores_order(void **state)
     ro_decref(rt, b);
 }
 
+static void count_adds_in_place_and_refuses_what_is_not_an_int(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *d = ro_dict_new(rt);
+    ro_object *a = ro_str_from_cstr(rt, "click"), *a2 = ro_str_from_cstr(rt, "click");   /* equal, not the same */
+    ro_object *b = ro_str_from_cstr(rt, "view"), *c = ro_str_from_cstr(rt, "buy");
+    assert_ptr_not_equal(a, a2);
+    assert_int_equal(ro_dict_count(rt, d, a, 1), 0);        /* absent: set to delta */
+    assert_int_equal(ro_dict_count(rt, d, b, 5), 0);
+    assert_int_equal(ro_dict_count(rt, d, a2, 1), 0);       /* found by equality */
+    assert_int_equal(ro_dict_count(rt, d, a, -10), 0);
+    assert_int_equal(ro_dict_len(d), 2);
+    assert_int_equal(ro_int_value(ro_dict_get(rt, d, a)), -8);
+    assert_int_equal(ro_int_value(ro_dict_get(rt, d, b)), 5);
+    /* Insertion order is kept: a, then b. */
+    size_t pos = 0;
+    ro_object *k, *v;
+    assert_true(ro_dict_next(d, &pos, &k, &v));
+    assert_ptr_equal(k, a);
+    /* A big count leaves the shared ints; an overflow is refused, d unchanged. */
+    assert_int_equal(ro_dict_count(rt, d, b, INT64_MAX - 5), 0);
+    assert_int_equal(ro_int_value(ro_dict_get(rt, d, b)), INT64_MAX);
+    assert_int_equal(ro_dict_count(rt, d, b, 1), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_OVERFLOW);
+    ro_err_clear(rt);
+    assert_int_equal(ro_int_value(ro_dict_get(rt, d, b)), INT64_MAX);
+    /* A value that is not an int is refused and kept. */
+    assert_int_equal(ro_dict_set(rt, d, c, ro_none(rt)), 0);
+    assert_int_equal(ro_dict_count(rt, d, c, 1), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    assert_ptr_equal(ro_dict_get(rt, d, c), ro_none(rt));
+    /* Not a dict, or an unhashable key: errors. */
+    ro_object *l = ro_list_new(rt, 0);
+    assert_int_equal(ro_dict_count(rt, l, a, 1), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    assert_int_equal(ro_dict_count(rt, d, l, 1), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    assert_int_equal(ro_dict_len(d), 3);
+    ro_decref(rt, l); ro_decref(rt, a); ro_decref(rt, a2); ro_decref(rt, b); ro_decref(rt, c); ro_decref(rt, d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +175,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unhashable_and_missing_keys_are_errors, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(numeric_keys_unify_like_python, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(dict_equality_ignores_order, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(count_adds_in_place_and_refuses_what_is_not_an_int, test_rt_setup,
+                                        test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/dict", tests, NULL, NULL);
 }
