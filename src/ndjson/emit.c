@@ -11,42 +11,90 @@
 /* Deeper than this is refused: it also stops a container that holds itself. */
 #define NJ_EMIT_MAX_DEPTH 1000
 
-/* Shortest round-trip text of a double (runtime, float.c). */
+/* Shortest round-trip text of a double (runtime, float.c); out needs 32 bytes. */
 size_t ro_format_double(double v, char *out);
+
+/* The serializer writes straight into out: each step first makes room for
+ * the most it can write (room), then stores bytes without a call per piece.
+ * out->data[out->len] is made NUL again when nj_emit ends. */
+static __attribute__((noinline)) int grow(ro_state *rt, nj_buf *out, size_t n)
+{
+    size_t cap = out->cap ? out->cap : 256;
+    while (cap < out->len + n + 1) {
+        if (cap > SIZE_MAX / 2) {
+            ro_err_nomem(rt, SIZE_MAX);
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *d = realloc(out->data, cap);
+    if (d == NULL) {
+        ro_err_nomem(rt, cap);
+        return -1;
+    }
+    out->data = d;
+    out->cap = cap;
+    return 0;
+}
+
+static inline char *room(ro_state *rt, nj_buf *out, size_t n)
+{
+    if (out->len + n + 1 > out->cap && grow(rt, out, n) != 0)
+        return NULL;
+    return out->data + out->len;
+}
+
+static inline int put(ro_state *rt, nj_buf *out, const char *s, size_t n)
+{
+    char *d = room(rt, out, n);
+    if (d == NULL)
+        return -1;
+    memcpy(d, s, n);
+    out->len += n;
+    return 0;
+}
 
 static int emit_str(ro_state *rt, const char *s, size_t n, nj_buf *out)
 {
-    if (ro_sbuf_append(rt, out, "\"", 1) != 0)
+    if (n > (SIZE_MAX - 2) / 6) {
+        ro_err_nomem(rt, SIZE_MAX);
         return -1;
-    size_t run = 0;
+    }
+    char *d = room(rt, out, 2 + 6 * n), *start = d;   /* every byte may become \u00XX */
+    if (d == NULL)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    *d++ = '"';
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *d++ = (char)c;
             continue;
-        char esc[8];
-        const char *e = esc;
-        switch (c) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
-        case '\b': e = "\\b"; break;
-        case '\f': e = "\\f"; break;
-        default: snprintf(esc, sizeof esc, "\\u%04x", c);
         }
-        if (ro_sbuf_append(rt, out, s + run, i - run) != 0 || ro_sbuf_append(rt, out, e, strlen(e)) != 0)
-            return -1;
-        run = i + 1;
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = hex[c >> 4];
+            d[4] = hex[c & 15];
+            d += 5;
+        }
     }
-    if (ro_sbuf_append(rt, out, s + run, n - run) != 0)
-        return -1;
-    return ro_sbuf_append(rt, out, "\"", 1);
+    *d++ = '"';
+    out->len += (size_t)(d - start);
+    return 0;
 }
 
 static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
 {
-    char num[40];
+    char *d;
     if (depth > NJ_EMIT_MAX_DEPTH) {
         ro_err_set(rt, RO_E_RECURSION, "cannot serialize: nested deeper than %d levels (or a cycle)",
                    NJ_EMIT_MAX_DEPTH);
@@ -54,20 +102,25 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
     }
     switch (RO_TYPE(o)->tp_kind) {
     case RO_K_NONE:
-        return ro_sbuf_append(rt, out, "null", 4);
+        return put(rt, out, "null", 4);
     case RO_K_BOOL:
-        return ro_bool_value(o) ? ro_sbuf_append(rt, out, "true", 4) : ro_sbuf_append(rt, out, "false", 5);
-    case RO_K_INT: {
-        return ro_sbuf_append(rt, out, num, ro_format_i64(ro_int_value(o), num));
-    }
+        return ro_bool_value(o) ? put(rt, out, "true", 4) : put(rt, out, "false", 5);
+    case RO_K_INT:
+        if ((d = room(rt, out, 24)) == NULL)        /* an int64 is at most 20 bytes */
+            return -1;
+        out->len += ro_format_i64(ro_int_value(o), d);
+        return 0;
     case RO_K_FLOAT: {
-        double d = ro_float_value(o);
-        if (!isfinite(d)) {
+        double v = ro_float_value(o);
+        if (!isfinite(v)) {
             ro_err_set(rt, RO_E_VALUE, "cannot serialize %s: JSON has no NaN or Infinity",
-                       isnan(d) ? "NaN" : "an infinity");
+                       isnan(v) ? "NaN" : "an infinity");
             return -1;
         }
-        return ro_sbuf_append(rt, out, num, ro_format_double(d, num));
+        if ((d = room(rt, out, 40)) == NULL)        /* ro_format_double needs 32 */
+            return -1;
+        out->len += ro_format_double(v, d);
+        return 0;
     }
     case RO_K_STR:
         return emit_str(rt, ro_str_utf8(o), ro_str_nbytes(o), out);
@@ -75,19 +128,19 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
     case RO_K_TUPLE: {
         bool list = RO_TYPE(o)->tp_kind == RO_K_LIST;
         size_t n = list ? ro_list_len(o) : ro_tuple_len(o);
-        if (ro_sbuf_append(rt, out, "[", 1) != 0)
+        if (put(rt, out, "[", 1) != 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
             ro_object *item = list ? ((ro_list *)o)->l_items[i] : ((ro_tuple *)o)->t_items[i];
-            if ((i != 0 && ro_sbuf_append(rt, out, ", ", 2) != 0) || emit(rt, item, out, depth + 1) != 0)
+            if ((i != 0 && put(rt, out, ", ", 2) != 0) || emit(rt, item, out, depth + 1) != 0)
                 return -1;
         }
-        return ro_sbuf_append(rt, out, "]", 1);
+        return put(rt, out, "]", 1);
     }
     case RO_K_DICT: {
         size_t pos = 0, i = 0;
         ro_object *k, *v;
-        if (ro_sbuf_append(rt, out, "{", 1) != 0)
+        if (put(rt, out, "{", 1) != 0)
             return -1;
         while (ro_dict_next(o, &pos, &k, &v)) {
             if (!ro_is_kind(k, RO_K_STR)) {
@@ -95,12 +148,12 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                            RO_TYPE(k)->tp_name);
                 return -1;
             }
-            if ((i++ != 0 && ro_sbuf_append(rt, out, ", ", 2) != 0) ||
+            if ((i++ != 0 && put(rt, out, ", ", 2) != 0) ||
                 emit_str(rt, ro_str_utf8(k), ro_str_nbytes(k), out) != 0 ||
-                ro_sbuf_append(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
+                put(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
                 return -1;
         }
-        return ro_sbuf_append(rt, out, "}", 1);
+        return put(rt, out, "}", 1);
     }
     default:
         ro_err_set(rt, RO_E_TYPE, "cannot serialize an object of type '%s' as JSON", RO_TYPE(o)->tp_name);
@@ -110,11 +163,15 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
 
 int nj_emit(ro_state *rt, ro_object *o, nj_buf *out)
 {
+    if (out->limit != 0) {
+        ro_err_set(rt, RO_E_VALUE, "cannot serialize into a bounded buffer");
+        return -1;
+    }
     size_t mark = out->len;
     int r = emit(rt, o, out, 0);
-    if (r != 0 && out->data != NULL) {
+    if (r != 0)
         out->len = mark;            /* leave no half-written value behind */
-        out->data[mark] = '\0';
-    }
+    if (out->data != NULL)
+        out->data[out->len] = '\0';
     return r;
 }

@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "nj.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,53 @@ static void emitting_rejects_what_json_cannot_say(void **state)
     ro_sbuf_free(&b);
 }
 
+/* Every ASCII byte in a string is written as json.dumps writes it (the
+ * escapes spelled out here), into a buffer that must grow many times, and
+ * the text reads back to the same string. */
+static void emitted_strings_escape_every_control_byte(void **state)
+{
+    ro_state *rt = RT(state);
+    char raw[128], want[1024];
+    size_t w = 0;
+    want[w++] = '"';
+    for (int c = 0; c < 128; c++) {
+        raw[c] = (char)c;
+        const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (e != NULL)
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s", e);
+        else if (c < 0x20)
+            w += (size_t)snprintf(want + w, sizeof want - w, "\\u%04x", c);
+        else
+            want[w++] = (char)c;
+    }
+    want[w++] = '"';
+    want[w] = '\0';
+    ro_object *s = ro_str_from_utf8(rt, raw, sizeof raw);
+    assert_non_null(s);
+    nj_buf b = {0};
+    for (int rep = 0; rep < 200; rep++) {
+        size_t mark = b.len;
+        assert_int_equal(nj_emit(rt, s, &b), 0);
+        assert_int_equal(b.len - mark, w);
+        assert_memory_equal(b.data + mark, want, w);
+        assert_int_equal(b.data[b.len], '\0');
+    }
+    nj_error err;
+    ro_object *back = nj_parse(rt, want, w, NULL, &err);
+    assert_non_null(back);
+    assert_int_equal(ro_equal(rt, back, s), 1);
+    ro_decref(rt, back);
+    /* A bounded buffer (the runtime's repr messages) is refused, not cut. */
+    nj_buf bounded = {.limit = 16};
+    assert_int_equal(nj_emit(rt, s, &bounded), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_VALUE);
+    ro_err_clear(rt);
+    assert_int_equal(bounded.len, 0);
+    ro_sbuf_free(&b);
+    ro_decref(rt, s);
+}
+
 static void injected_allocation_failures_fail_cleanly(void **state)
 {
     ro_state *rt = RT(state);
@@ -258,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("ndjson", tests, NULL, NULL);
