@@ -23,7 +23,8 @@
  *   NAME.ndjson.errors.tmp   bad records so far
  * Commit of a batch: append its results and bad records, fdatasync both, then
  * replace the checkpoint (input offset, output and error lengths, batch and
- * line numbers). On resume the outputs are cut back to the checkpointed
+ * line numbers) - on the input's commit thread (commit.c), while the next
+ * batch is read and computed. On resume the outputs are cut back to the checkpointed
  * lengths and the input is read from the checkpointed offset, so a crash at
  * any instant neither loses nor repeats a record. When the input is done the
  * checkpoint says so (done=1) and the finish steps below are each idempotent:
@@ -33,11 +34,6 @@
 
 #define RAW_MAX 200                 /* bytes of a bad record kept in its error line */
 #define READ_CHUNK (1024u * 1024u)
-
-typedef struct bt_ckpt {
-    uint64_t in_offset, out_len, err_len, batch, line;
-    int done;
-} bt_ckpt;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -130,8 +126,7 @@ static int ckpt_read(bt_spool *sp, const char *name, bt_ckpt *ck, bool *exists)
     return 0;
 }
 
-/* Replace the checkpoint atomically: write a temporary, fsync, rename, fsync the directory. */
-static int ckpt_write(bt_spool *sp, const char *name, const bt_ckpt *ck)
+int bt_ckpt_write(bt_spool *sp, const char *name, const bt_ckpt *ck)
 {
     char tmp[BT_NAME_MAX + 16], path[BT_NAME_MAX + 16], buf[512];
     work_name(tmp, sizeof tmp, name, ".ckpt.tmp");
@@ -482,6 +477,35 @@ static int open_output(bt_spool *sp, const char *name, const char *suffix, uint6
     return fd;
 }
 
+/* The batch handed to the commit thread and not yet known durable. */
+typedef struct pending_batch {
+    bool on;
+    uint64_t records, bad;
+    struct timespec t0;
+} pending_batch;
+
+/* Wait for the commit in flight; once durable, its batch counts (report,
+ * on_batch). Returns 0, or -1 with err set when the commit failed. */
+static int settle(bt_worker *w, bt_committer *cm, pending_batch *pb, bt_input_report *rep, char *err, size_t errlen)
+{
+    if (bt_commit_wait(cm, err, errlen) != 0)
+        return -1;
+    if (!pb->on)
+        return 0;
+    pb->on = false;
+    rep->records += pb->records;
+    rep->bad += pb->bad;
+    rep->good += pb->records - pb->bad;
+    rep->batches++;
+    if (w->cfg->on_batch != NULL) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        w->cfg->on_batch(w->cfg->on_batch_ud, pb->records, pb->bad,
+                         (double)(t1.tv_sec - pb->t0.tv_sec) + (double)(t1.tv_nsec - pb->t0.tv_nsec) / 1e9);
+    }
+    return 0;
+}
+
 int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char *err, size_t errlen)
 {
     bt_spool *sp = w->spool;
@@ -492,6 +516,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     bool gone = false;                      /* the input left work/: drop its lock file too */
     bt_reader rd = {0};
     nj_buf outb = {0}, errb = {0};
+    bt_committer cm = {.running = false};
+    pending_batch pb = {.on = false};
     memset(rep, 0, sizeof *rep);
     if (!bt_name_is_input(name)) {
         snprintf(err, errlen, "'%s' is not an input name", name);
@@ -554,6 +580,10 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     rd.offset = ck.in_offset;
     if (rd.buf == NULL) {
         snprintf(err, errlen, "out of memory for the read buffer (%zu bytes)", rd.cap);
+        goto out;
+    }
+    if (bt_commit_start(&cm, sp, name, out_fd, err_fd) != 0) {
+        snprintf(err, errlen, "starting the commit thread of work/%s: %s", name, strerror(errno));
         goto out;
     }
     bt_log(w, 6, "input=%s %s offset=%" PRIu64 " batch=%" PRIu64, name, exists ? "resumed" : "started",
@@ -656,6 +686,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
                     char reason[400];
                     snprintf(reason, sizeof reason, "rejected: line %" PRIu64 ", column %zu: %s", line, column, msg);
                     ro_decref(rt, batch);
+                    if (settle(w, &cm, &pb, rep, err, errlen) != 0)
+                        goto out;                   /* the work files are not touched while a commit runs */
                     rep->rejected = true;
                     rep->bad++;
                     rc = reject(w, name, reason, err, errlen);
@@ -694,12 +726,11 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
                 goto rt_fail;
             }
         }
-        /* Commit: data first, durable, then the checkpoint that points past it. */
-        if ((outb.len && bt_write_all(out_fd, outb.data, outb.len) != 0) ||
-            (errb.len && bt_write_all(err_fd, errb.data, errb.len) != 0) || fdatasync(out_fd) != 0 ||
-            fdatasync(err_fd) != 0) {
+        /* Commit (commit.c): data first, durable, then the checkpoint that
+         * points past it - on the commit thread, once the batch before is
+         * durable, while this thread goes on with the next batch. */
+        if (settle(w, &cm, &pb, rep, err, errlen) != 0) {
             ro_decref(rt, batch);
-            snprintf(err, errlen, "writing results of work/%s: %s", name, strerror(errno));
             goto out;
         }
         ck.in_offset = rd.offset;
@@ -707,21 +738,8 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         ck.err_len += errb.len;
         ck.batch++;
         ck.line = line;
-        if (ckpt_write(sp, name, &ck) != 0) {
-            ro_decref(rt, batch);
-            snprintf(err, errlen, "writing checkpoint work/%s.ckpt: %s", name, strerror(errno));
-            goto out;
-        }
-        rep->records += count;
-        rep->bad += bad;
-        rep->good += count - bad;
-        rep->batches++;
-        if (cfg->on_batch != NULL) {
-            struct timespec t1;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            cfg->on_batch(cfg->on_batch_ud, count, bad,
-                          (double)(t1.tv_sec - batch_t0.tv_sec) + (double)(t1.tv_nsec - batch_t0.tv_nsec) / 1e9);
-        }
+        bt_commit_submit(&cm, &outb, &errb, &ck);
+        pb = (pending_batch){.on = true, .records = count, .bad = bad, .t0 = batch_t0};
         ro_file_set_default_owner(rt, NULL); /* the batch is finished */
         w->batch_records = 0;
         ro_decref(rt, batch);               /* a cycle (users -> batch): the collector frees it */
@@ -734,8 +752,10 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         if (eof)
             break;
     }
+    if (settle(w, &cm, &pb, rep, err, errlen) != 0)
+        goto out;
     ck.done = 1;
-    if (ckpt_write(sp, name, &ck) != 0) {
+    if (bt_ckpt_write(sp, name, &ck) != 0) {
         snprintf(err, errlen, "writing checkpoint work/%s.ckpt: %s", name, strerror(errno));
         goto out;
     }
@@ -752,6 +772,18 @@ rt_fail:
     snprintf(err, errlen, "runtime error in work/%s: %s", name, ro_err_msg(rt));
     ro_err_clear(rt);
 out:
+    if (cm.running) {
+        /* A pause, an abort or an error: what was handed over still
+         * commits (or its failure is the error) before the files close. */
+        char cerr[400];
+        int cr = settle(w, &cm, &pb, rep, cerr, sizeof cerr);
+        if (bt_commit_stop(&cm, cerr, sizeof cerr) != 0)
+            cr = -1;
+        if (cr != 0 && rc == 0) {
+            snprintf(err, errlen, "%s", cerr);
+            rc = -1;
+        }
+    }
     ro_file_set_default_owner(rt, NULL);
     w->batch_records = 0;
     if (gc_auto)
