@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """bench/batch: the summary job on generated users, reclaimd vs the Python baseline, same run.
 
-usage: batch.py RECLAIMD [--mb N] [--json] [--flat] [--keep]
+usage: batch.py RECLAIMD [--mb N] [--rounds R] [--json] [--flat] [--keep]
 
 Generates N MB (default 200) of users with ../shared/bench/gen_users.py, runs
 `reclaimd --once` on a spool holding it (one worker, batches of 500) and
 ../shared/bench/summary.py on the same file, and prints records/s, MB/s and
-peak RSS of both side by side. --flat also runs reclaimd on 50 MB and 500 MB
+peak RSS of both side by side: the best of R interleaved rounds of each
+(default 3; this VM's speed moves by up to 2x between minutes, for both
+programs alike). --flat also runs reclaimd on 50 MB and 500 MB
 inputs and prints both peak RSS figures (the goal: within 20% of each other).
 """
 import json
@@ -73,8 +75,15 @@ def main():
     work = tempfile.mkdtemp(prefix="reclaimd-bench-")
     try:
         src = generate(mb, work)
-        ro = reclaimd_run(reclaimd, src, work)
-        py = python_run(src, work)
+        rounds = max(1, arg("--rounds", 3))
+        ro_runs, py_runs = [], []
+        for _ in range(rounds):             # interleaved: a slow phase of the VM hits both
+            ro_runs.append(reclaimd_run(reclaimd, src, work))
+            py_runs.append(python_run(src, work))
+        ro = max(ro_runs, key=lambda r: r["records_per_s"])
+        py = max(py_runs, key=lambda r: r["records_per_s"])
+        ro["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in ro_runs)
+        py["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in py_runs)
         flat = None
         if "--flat" in sys.argv:
             small, large = generate(50, work), generate(500, work)
@@ -87,7 +96,8 @@ def main():
                 d["peak_rss_500mb_bytes"] = flat["500"]["peak_rss_bytes"]
             print(json.dumps(d))
             return 0
-        print("bench/batch: summary job, %d MB, %d users, batches of 500, one worker\n" % (mb, ro["records"]))
+        print("bench/batch: summary job, %d MB, %d users, batches of 500, one worker, best of %d rounds\n" %
+              (mb, ro["records"], rounds))
         print("%-22s %14s %14s %8s" % ("", "reclaimd", "summary.py", "ratio"))
         print("%-22s %14.0f %14.0f %7.1fx" % ("records/s", ro["records_per_s"], py["records_per_s"],
                                              ro["records_per_s"] / py["records_per_s"]))
