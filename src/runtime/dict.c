@@ -67,14 +67,12 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
     return 0;
 }
 
-/* The probe of `lookup` past a slot whose key has the same hash but is
- * another object: equality may call out (and fail), so it stays out of line
- * and the common probe (an identical key, or an EMPTY slot) saves no
- * registers for it. */
-static __attribute__((noinline)) int64_t lookup_slow(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash,
-                                                     size_t i, uint64_t perturb, size_t *slot)
+/* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
+ * EMPTY slot ending the probe, where it would go), or -2 on error. */
+static inline int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
 {
-    size_t mask = d->d_mask;
+    size_t mask = d->d_mask, i = (size_t)hash & mask;
+    uint64_t perturb = hash;
     for (;;) {
         int32_t ix = d->d_index[i];
         if (ix == IX_EMPTY) {
@@ -96,32 +94,6 @@ static __attribute__((noinline)) int64_t lookup_slow(ro_state *rt, ro_dict *d, r
                     return ix;
                 }
             }
-        }
-        perturb >>= 5;
-        i = (i * 5 + 1 + (size_t)perturb) & mask;
-    }
-}
-
-/* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
- * EMPTY slot ending the probe, where it would go), or -2 on error. */
-static inline int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
-{
-    size_t mask = d->d_mask, i = (size_t)hash & mask;
-    uint64_t perturb = hash;
-    for (;;) {
-        int32_t ix = d->d_index[i];
-        if (ix == IX_EMPTY) {
-            *slot = i;
-            return -1;
-        }
-        if (ix >= 0) {
-            ro_dict_entry *e = &d->d_entries[ix];
-            if (e->e_key == key) {
-                *slot = i;
-                return ix;
-            }
-            if (e->e_hash == hash)
-                return lookup_slow(rt, d, key, hash, i, perturb, slot);
         }
         perturb >>= 5;
         i = (i * 5 + 1 + (size_t)perturb) & mask;
