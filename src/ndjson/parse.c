@@ -9,6 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Key shapes: the objects of one record at one depth mostly have the same
+ * keys in the same order (every event of a user), so the key at ordinal i of
+ * the last object at depth d is tried first: when the input there is that
+ * key's text and a closing quote, it is the key, without a hash or a table
+ * lookup. Only keys that were one plain run (no escape, no byte that needs a
+ * second look) are kept, so equal bytes mean the same text. */
+#define SHAPE_DEPTHS 4
+#define SHAPE_KEYS 8
+
 typedef struct nj_parser {
     ro_state *rt;
     const uint8_t *start, *p, *end;
@@ -16,6 +25,8 @@ typedef struct nj_parser {
     nj_error *err;
     char *scratch;          /* unescaped string bytes, number text (malloc'd) */
     size_t scap;
+    ro_object *shape[SHAPE_DEPTHS][SHAPE_KEYS];   /* interned keys: new references (or NULL) */
+    uint32_t shape_used;    /* depths 1..shape_used may hold some */
 } nj_parser;
 
 static ro_object *fail(nj_parser *ps, const uint8_t *at, const char *fmt, ...)
@@ -192,8 +203,9 @@ static size_t put_utf8(char *d, uint32_t cp)
 }
 
 /* ps->p is at the opening quote. Unescaped text is built in scratch; the
- * runtime string is made once at the end (keys are interned). */
-static ro_object *parse_string(nj_parser *ps, bool key)
+ * runtime string is made once at the end (keys are interned). *plain (may be
+ * NULL) tells whether the text was one plain run in the input. */
+static ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
 {
     const uint8_t *open = ps->p++;
     /* Most strings are one plain run up to the closing quote: made straight
@@ -203,9 +215,13 @@ static ro_object *parse_string(nj_parser *ps, bool key)
         const char *text = (const char *)ps->p;
         size_t len = (size_t)(q - ps->p);
         ps->p = q + 1;
+        if (plain != NULL)
+            *plain = true;
         ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, len) : ro_str_shared_utf8(ps->rt, text, len);
         return s != NULL ? s : fail_rt(ps);
     }
+    if (plain != NULL)
+        *plain = false;
     size_t n = 0;
     for (;;) {
         const uint8_t *run = ps->p;
@@ -474,15 +490,37 @@ static ro_object *parse_object(nj_parser *ps)
         return d;
     }
     char b[16];
-    for (;;) {
+    uint32_t ordinal = 0;
+    ro_object **shape = ps->depth <= SHAPE_DEPTHS ? ps->shape[ps->depth - 1] : NULL;
+    for (;; ordinal++) {
         skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != '"') {
             fail(ps, ps->p, "expected a string key, got %s", describe(ps->p, ps->end, b, sizeof b));
             goto fail;
         }
-        ro_object *k = parse_string(ps, true);
-        if (k == NULL)
-            goto fail;
+        ro_object *k = NULL, *guess = shape != NULL && ordinal < SHAPE_KEYS ? shape[ordinal] : NULL;
+        if (guess != NULL) {
+            size_t n = ro_str_nbytes(guess);
+            if ((size_t)(ps->end - ps->p) > n + 1 && ps->p[n + 1] == '"' &&
+                ro_text_eq(ps->p + 1, ro_str_utf8(guess), n)) {
+                ps->p += n + 2;
+                ro_incref(guess);
+                k = guess;
+            }
+        }
+        if (k == NULL) {
+            bool plain;
+            k = parse_string(ps, true, &plain);
+            if (k == NULL)
+                goto fail;
+            if (plain && shape != NULL && ordinal < SHAPE_KEYS) {
+                ro_incref(k);
+                ro_xdecref(ps->rt, shape[ordinal]);
+                shape[ordinal] = k;
+                if (ps->depth > ps->shape_used)
+                    ps->shape_used = ps->depth;
+            }
+        }
         skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
             ro_decref(ps->rt, k);
@@ -532,7 +570,7 @@ static ro_object *parse_value(nj_parser *ps)
     case '[':
         return parse_array(ps);
     case '"':
-        return parse_string(ps, false);
+        return parse_string(ps, false, NULL);
     case 't':
         return parse_literal(ps, "true", ro_true(ps->rt));
     case 'f':
@@ -569,6 +607,9 @@ ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *
             v = fail(&ps, ps.p, "trailing characters after the value");
         }
     }
+    for (uint32_t d = 0; d < ps.shape_used; d++)
+        for (int i = 0; i < SHAPE_KEYS; i++)
+            ro_xdecref(rt, ps.shape[d][i]);
     free(ps.scratch);
     return v;
 }

@@ -112,7 +112,7 @@ static int64_t lookup_utf8(ro_dict *d, const char *s, size_t n, uint64_t hash)
         if (ix >= 0) {
             ro_dict_entry *e = &d->d_entries[ix];
             if (e->e_hash == hash && ro_is_kind(e->e_key, RO_K_STR) && RO_SIZE(e->e_key) == n &&
-                ro_bytes_eq(ro_str_utf8(e->e_key), s, n))
+                ro_text_eq(ro_str_utf8(e->e_key), s, n))
                 return ix;
         }
         perturb >>= 5;

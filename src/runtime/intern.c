@@ -35,7 +35,7 @@ static size_t probe(const ro_strset *set, uint64_t h, const char *data, size_t n
         if (s == DUMMY) {
             if (first_free == SIZE_MAX)
                 first_free = i;
-        } else if (s->s_hash == h && RO_SIZE(s) == n && ro_bytes_eq(s->s_data, data, n)) {
+        } else if (s->s_hash == h && RO_SIZE(s) == n && ro_text_eq(s->s_data, data, n)) {
             *found = true;
             return i;
         }
@@ -134,7 +134,7 @@ ro_object *ro_str_intern_utf8(ro_state *rt, const char *data, size_t n)
 {
     unsigned slot = cache_slot(data, n);
     ro_str *hit = rt->intern_cache[slot];
-    if (hit != NULL && RO_SIZE(hit) == n && ro_bytes_eq(hit->s_data, data, n)) {
+    if (hit != NULL && RO_SIZE(hit) == n && ro_text_eq(hit->s_data, data, n)) {
         ro_incref(RO_OBJ(hit));
         return RO_OBJ(hit);
     }

@@ -21,8 +21,10 @@
  */
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -364,6 +366,38 @@ ro_object *ro_str_from_format(ro_state *rt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static inline const char *ro_str_utf8(const ro_object *o) { return ((const ro_str *)o)->s_data; }
 static inline size_t ro_str_nbytes(const ro_object *o) { return RO_SIZE(o); }
+
+/* a[0..n) == b[0..n), inline for short texts such as keys (a call to
+ * memcmp costs more than the compare there): two overlapping loads of 8 or
+ * 4 bytes cover up to 16 bytes; longer texts go to memcmp. */
+static inline bool ro_text_eq(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    if (n >= 8 && n <= 16) {
+        uint64_t p, q, r, s;
+        memcpy(&p, x, 8);
+        memcpy(&q, y, 8);
+        memcpy(&r, x + n - 8, 8);
+        memcpy(&s, y + n - 8, 8);
+        return ((p ^ q) | (r ^ s)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t p, q, r, s;
+        memcpy(&p, x, 4);
+        memcpy(&q, y, 4);
+        memcpy(&r, x + n - 4, 4);
+        memcpy(&s, y + n - 4, 4);
+        return ((p ^ q) | (r ^ s)) == 0;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (x[i] != y[i])
+                return false;
+        return true;
+    }
+    return memcmp(x, y, n) == 0;
+}
+
 static inline size_t ro_str_len(const ro_object *o) { return ((const ro_str *)o)->s_len; }
 /* Compare byte-wise (UTF-8 byte order = code point order): <0, 0, >0. */
 int ro_str_compare(const ro_object *a, const ro_object *b);

@@ -490,37 +490,6 @@ static inline void ro_gc_track_for(ro_state *rt, ro_object *container, const ro_
  * with ro_container_dealloc_end. An untracked one holds atoms only (see
  * ro_gc_track_for), so freeing it cannot nest: it skips the depth count. */
 
-/* a[0..n) == b[0..n), inline for the short texts of keys and cached
- * strings (a call to memcmp costs more than the compare there): two
- * overlapping loads of 8 or 4 bytes cover up to 16 bytes. */
-static inline bool ro_bytes_eq(const void *a, const void *b, size_t n)
-{
-    const unsigned char *x = a, *y = b;
-    if (n >= 8 && n <= 16) {
-        uint64_t p, q, r, s;
-        memcpy(&p, x, 8);
-        memcpy(&q, y, 8);
-        memcpy(&r, x + n - 8, 8);
-        memcpy(&s, y + n - 8, 8);
-        return ((p ^ q) | (r ^ s)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t p, q, r, s;
-        memcpy(&p, x, 4);
-        memcpy(&q, y, 4);
-        memcpy(&r, x + n - 4, 4);
-        memcpy(&s, y + n - 4, 4);
-        return ((p ^ q) | (r ^ s)) == 0;
-    }
-    if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            if (x[i] != y[i])
-                return false;
-        return true;
-    }
-    return memcmp(x, y, n) == 0;
-}
-
 /* Drop one reference to x without freeing it: true when its count reached
  * zero, and the caller must free it with ro_dealloc_dead. An untracked
  * container's dealloc drops all its items' counts first, with no call in

@@ -165,7 +165,7 @@ ro_object *ro_str_shared_utf8(ro_state *rt, const char *data, size_t nbytes)
         return ro_str_from_valid_utf8(rt, data, nbytes);
     ro_str **slot = &rt->str_cache[strcache_slot(data, nbytes)];
     ro_str *c = *slot;
-    if (c != NULL && RO_SIZE(c) == nbytes && ro_bytes_eq(c->s_data, data, nbytes)) {
+    if (c != NULL && RO_SIZE(c) == nbytes && ro_text_eq(c->s_data, data, nbytes)) {
         ro_incref(RO_OBJ(c));
         return RO_OBJ(c);
     }
@@ -262,7 +262,7 @@ static int str_eq(ro_state *rt, ro_object *a, ro_object *b)
         return 0;
     if ((x->s_state & y->s_state & RO_STR_HASHED) && x->s_hash != y->s_hash)
         return 0;
-    return ro_bytes_eq(x->s_data, y->s_data, RO_SIZE(a));
+    return ro_text_eq(x->s_data, y->s_data, RO_SIZE(a));
 }
 
 int ro_repr_str_into(ro_state *rt, const ro_object *o, ro_sbuf *b)

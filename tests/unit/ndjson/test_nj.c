@@ -75,6 +75,48 @@ static void keys_are_interned(void **state)
     ro_decref(rt, b);
 }
 
+/* Keys guessed from the object before at the same depth: a guess that is a
+ * prefix, an extension or a reordering of the real key must not be taken,
+ * an escaped spelling is the same interned key, and a guess never reads past
+ * the end of the record. */
+static void key_guesses_never_change_what_parses(void **state)
+{
+    ro_state *rt = RT(state);
+    check_round(rt, "[{\"ab\":1,\"a\":2},{\"a\":3,\"ab\":4},{\"a\\u0062\":5,\"abc\":6},{\"ab\":7,\"ab\":8},{\"b\":9},"
+                    "{\"abc\":10,\"a\":11},{\"ab\":12}]",
+                "[{\"ab\": 1, \"a\": 2}, {\"a\": 3, \"ab\": 4}, {\"ab\": 5, \"abc\": 6}, {\"ab\": 8}, {\"b\": 9}, "
+                "{\"abc\": 10, \"a\": 11}, {\"ab\": 12}]");
+    check_round(rt, "{\"k\":{\"x\":{\"y\":1}},\"j\":{\"x\":{\"y\":2,\"z\":3}},\"x\":{\"k\":0}}",
+                "{\"k\": {\"x\": {\"y\": 1}}, \"j\": {\"x\": {\"y\": 2, \"z\": 3}}, \"x\": {\"k\": 0}}");
+    /* One key object for both spellings, and for the guessed one. */
+    const char *t = "[{\"ab\":1},{\"a\\u0062\":2},{\"ab\":3}]";
+    ro_object *l = nj_parse(rt, t, strlen(t), NULL, NULL);
+    assert_non_null(l);
+    ro_object *keys[3];
+    for (int i = 0; i < 3; i++) {
+        size_t pos = 0;
+        ro_object *v;
+        assert_true(ro_dict_next(((ro_list *)l)->l_items[i], &pos, &keys[i], &v));
+    }
+    assert_ptr_equal(keys[0], keys[1]);
+    assert_ptr_equal(keys[0], keys[2]);
+    ro_decref(rt, l);
+    /* A record cut inside a key the guess would match in full. */
+    static const struct { const char *in; size_t column; const char *msg; } cut[] = {
+        {"[{\"abcdef\":1},{\"abcdef", 16, "unterminated string"},
+        {"[{\"abcdef\":1},{\"abcdef\"", 24, "expected ':' after a key, got end of record"},
+        {"[{\"abcdef\":1},{\"abc", 16, "unterminated string"},
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        nj_error err;
+        assert_null(nj_parse(rt, cut[i].in, strlen(cut[i].in), NULL, &err));
+        if (err.column != cut[i].column || strstr(err.msg, cut[i].msg) == NULL)
+            fail_msg("case %zu: got column %zu '%s', want column %zu '%s'", i, err.column, err.msg, cut[i].column,
+                     cut[i].msg);
+        ro_err_clear(rt);
+    }
+}
+
 static void invalid_records_name_the_column(void **state)
 {
     ro_state *rt = RT(state);
@@ -302,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(valid_records_parse_to_the_right_objects, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(integers_and_floats_keep_their_types, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(key_guesses_never_change_what_parses, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),

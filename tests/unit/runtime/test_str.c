@@ -206,6 +206,29 @@ static void shared_strings_are_one_object_and_bounded(void **state)
     assert_int_equal(test_bytes_in_use(rt), base);
 }
 
+/* ro_text_eq against memcmp: every length up to 40 (each load width and the
+ * memcmp path), equal texts and a difference at every position. */
+static void text_eq_agrees_with_memcmp(void **state)
+{
+    (void)state;
+    unsigned char a[48], b[48];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i < sizeof a; i++)
+            a[i] = b[i] = (unsigned char)(i * 37 + n);
+        assert_true(ro_text_eq(a, b, n));
+        for (size_t at = 0; at < n; at++) {
+            for (unsigned bit = 0; bit < 8; bit += 7) {
+                b[at] ^= (unsigned char)(1u << bit);
+                assert_int_equal(ro_text_eq(a, b, n), memcmp(a, b, n) == 0);
+                assert_false(ro_text_eq(a, b, n));
+                b[at] ^= (unsigned char)(1u << bit);
+            }
+        }
+        b[n] ^= 1;                      /* past the end: not looked at */
+        assert_true(ro_text_eq(a, b, n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +241,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(compare_is_byte_order, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(bytes_hold_any_bytes, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(shared_strings_are_one_object_and_bounded, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test(text_eq_agrees_with_memcmp),
     };
     return cmocka_run_group_tests_name("runtime/str", tests, NULL, NULL);
 }
