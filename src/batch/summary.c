@@ -77,6 +77,34 @@ static int bump(ro_state *rt, ro_object *d, ro_object *key)
     return ro_dict_count(rt, d, key, 1);
 }
 
+/* The fields of one event, found in one walk over its entries instead of a
+ * lookup each. The parser's keys are the job's interned key objects, so
+ * identity decides; an equal key that is another object (a record built
+ * some other way) is matched by its text. A dict holds no two equal keys, so
+ * each field is found at most once. All borrowed; NULL when absent. */
+typedef struct event_fields {
+    ro_object *f[K_TAGS - K_TS + 1];   /* ts, type, amount, tags */
+} event_fields;
+
+static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
+{
+    memset(ef, 0, sizeof *ef);
+    size_t pos = 0;
+    ro_object *k, *v;
+    while (ro_dict_next(e, &pos, &k, &v)) {
+        int i = K_TS;
+        while (i <= K_TAGS && k != K[i])
+            i++;
+        if (i > K_TAGS && ro_is_kind(k, RO_K_STR))
+            for (i = K_TS; i <= K_TAGS; i++)
+                if (ro_str_nbytes(k) == ro_str_nbytes(K[i]) &&
+                    ro_text_eq(ro_str_utf8(k), ro_str_utf8(K[i]), ro_str_nbytes(k)))
+                    break;
+        if (i <= K_TAGS)
+            ef->f[i - K_TS] = v;
+    }
+}
+
 /* Work state of one record; every reference here is new and dropped at the end. */
 typedef struct acc {
     ro_object *by_type, *tags, *out;
@@ -118,15 +146,17 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         ro_object *e = ((ro_list *)events)->l_items[i];
         if (!ro_is_kind(e, RO_K_DICT))
             BAD("events[%zu] is not an object (got %s)", i, kind_name(e));
-        ro_object *ts = ro_dict_get(rt, e, K[K_TS]);
+        event_fields ef;
+        event_fields_of(K, e, &ef);
+        ro_object *ts = ef.f[K_TS - K_TS];
         if (ts == NULL || !ro_is_kind(ts, RO_K_INT))
             BAD(ts == NULL ? "events[%zu].ts is missing" : "events[%zu].ts must be an integer (got %s)", i,
                 ts ? kind_name(ts) : "");
-        ro_object *type = ro_dict_get(rt, e, K[K_TYPE]);
+        ro_object *type = ef.f[K_TYPE - K_TS];
         if (type == NULL || !ro_is_kind(type, RO_K_STR))
             BAD(type == NULL ? "events[%zu].type is missing" : "events[%zu].type must be a string (got %s)",
                 i, type ? kind_name(type) : "");
-        ro_object *amount = ro_dict_get(rt, e, K[K_AMOUNT]);
+        ro_object *amount = ef.f[K_AMOUNT - K_TS];
         if (amount != NULL && !ro_is_kind(amount, RO_K_NONE)) {
             if (!ro_is_kind(amount, RO_K_INT) && !ro_is_kind(amount, RO_K_FLOAT))
                 BAD("events[%zu].amount must be a number (got %s)", i, kind_name(amount));
@@ -137,7 +167,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
             amax = namounts == 0 || v > amax ? v : amax;
             namounts++;
         }
-        ro_object *tags = ro_dict_get(rt, e, K[K_TAGS]);
+        ro_object *tags = ef.f[K_TAGS - K_TS];
         if (tags != NULL && !ro_is_kind(tags, RO_K_NONE)) {
             if (!ro_is_kind(tags, RO_K_LIST))
                 BAD("events[%zu].tags must be an array of strings (got %s)", i, kind_name(tags));
