@@ -19,6 +19,10 @@ typedef struct bt_ckpt {
  * fsync the directory. Returns 0 or -1 (errno). */
 int bt_ckpt_write(bt_spool *sp, const char *name, const bt_ckpt *ck);
 
+/* A batch whose text is larger than this is committed without overlap, and
+ * its buffer is not kept for reuse (commit.c). */
+#define BT_COMMIT_OVERLAP_MAX ((size_t)1 << 20)
+
 /* The commit thread of one input (commit.c). */
 typedef struct bt_committer {
     pthread_t thread;

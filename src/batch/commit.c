@@ -18,6 +18,13 @@
  * input finishes, pauses or fails. The thread touches only the two
  * descriptors, the spool's directory descriptors and the plain byte
  * buffers handed to it - no runtime object.
+ *
+ * Overlap costs memory: the batch in flight keeps its text while the next
+ * one is built. So a huge batch (the guard's pressure cases) does not
+ * overlap: its text past BT_COMMIT_OVERLAP_MAX goes to the files early, a
+ * buffer at a time, from the worker once the commit before is done; the
+ * worker waits for its commit at once; and a buffer grown past that size is
+ * freed once committed instead of kept for reuse (process.c).
  */
 
 static void *commit_main(void *arg)
@@ -44,6 +51,10 @@ static void *commit_main(void *arg)
             c->failed_errno = e;
         }
         c->out.len = c->err.len = 0;
+        if (c->out.cap > BT_COMMIT_OVERLAP_MAX)
+            ro_sbuf_free(&c->out);
+        if (c->err.cap > BT_COMMIT_OVERLAP_MAX)
+            ro_sbuf_free(&c->err);
         c->busy = false;
         pthread_cond_broadcast(&c->cv);
     }

@@ -506,6 +506,22 @@ static int settle(bt_worker *w, bt_committer *cm, pending_batch *pb, bt_input_re
     return 0;
 }
 
+/* Write b to fd now, once the commit in flight is done, and empty it;
+ * *early counts the bytes. Returns 0, or -1 with err set. */
+static int write_early(bt_worker *w, bt_committer *cm, pending_batch *pb, bt_input_report *rep, int fd, nj_buf *b,
+                       size_t *early, const char *name, char *err, size_t errlen)
+{
+    if (settle(w, cm, pb, rep, err, errlen) != 0)
+        return -1;
+    if (bt_write_all(fd, b->data, b->len) != 0) {
+        snprintf(err, errlen, "writing results of work/%s: %s", name, strerror(errno));
+        return -1;
+    }
+    *early += b->len;
+    b->len = 0;
+    return 0;
+}
+
 int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char *err, size_t errlen)
 {
     bt_spool *sp = w->spool;
@@ -719,11 +735,28 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             ro_decref(rt, batch);
             break;                          /* end of input */
         }
+        /* A huge batch's text goes to the files as it is made, a buffer at a
+         * time, once the commit before is done (nothing of a batch may reach
+         * the files before the batch before is durable); the commit below
+         * makes it durable with the rest. So its results never sit in memory
+         * whole - under the guard's pressure the largest batches are the
+         * ones that end. Bytes past the checkpoint are cut on resume. */
+        size_t out_early = 0, err_early = 0;
+        if (errb.len > BT_COMMIT_OVERLAP_MAX && write_early(w, &cm, &pb, rep, err_fd, &errb, &err_early, name, err,
+                                                           errlen) != 0) {
+            ro_decref(rt, batch);
+            goto out;
+        }
         for (size_t i = 0; i < ro_list_len(users); i++) {
             bt_user *u = (bt_user *)((ro_list *)users)->l_items[i];
             if (nj_emit(rt, u->result, &outb) != 0 || ro_sbuf_append(rt, &outb, "\n", 1) != 0) {
                 ro_decref(rt, batch);
                 goto rt_fail;
+            }
+            if (outb.len > BT_COMMIT_OVERLAP_MAX && write_early(w, &cm, &pb, rep, out_fd, &outb, &out_early, name,
+                                                                err, errlen) != 0) {
+                ro_decref(rt, batch);
+                goto out;
             }
         }
         /* Commit (commit.c): data first, durable, then the checkpoint that
@@ -734,12 +767,17 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
             goto out;
         }
         ck.in_offset = rd.offset;
-        ck.out_len += outb.len;
-        ck.err_len += errb.len;
+        ck.out_len += out_early + outb.len;
+        ck.err_len += err_early + errb.len;
         ck.batch++;
         ck.line = line;
+        size_t text = out_early + err_early + outb.len + errb.len;
         bt_commit_submit(&cm, &outb, &errb, &ck);
         pb = (pending_batch){.on = true, .records = count, .bad = bad, .t0 = batch_t0};
+        if (text > BT_COMMIT_OVERLAP_MAX && settle(w, &cm, &pb, rep, err, errlen) != 0) {
+            ro_decref(rt, batch);       /* a huge batch: no overlap (see commit.c) */
+            goto out;
+        }
         ro_file_set_default_owner(rt, NULL); /* the batch is finished */
         w->batch_records = 0;
         ro_decref(rt, batch);               /* a cycle (users -> batch): the collector frees it */

@@ -67,36 +67,49 @@ static int dict_resize(ro_state *rt, ro_dict *d, size_t want)
     return 0;
 }
 
+/* The probe, by identity only: from slot *i (perturbation *perturb) to the
+ * first slot that is EMPTY (returns -1), holds key itself (returns its entry
+ * number), or holds another key of the same hash (returns -3: only equality
+ * can tell, which may call out). *i is left at that slot. */
+static inline int64_t probe_identity(const ro_dict *d, const ro_object *key, uint64_t hash, size_t *i,
+                                     uint64_t *perturb)
+{
+    size_t mask = d->d_mask, j = *i;
+    uint64_t p = *perturb;
+    for (;;) {
+        int32_t ix = d->d_index[j];
+        if (ix == IX_EMPTY || (ix >= 0 && (d->d_entries[ix].e_key == key || d->d_entries[ix].e_hash == hash))) {
+            *i = j;
+            *perturb = p;
+            return ix == IX_EMPTY ? -1 : d->d_entries[ix].e_key == key ? ix : -3;
+        }
+        p >>= 5;
+        j = (j * 5 + 1 + (size_t)p) & mask;
+    }
+}
+
 /* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
  * EMPTY slot ending the probe, where it would go), or -2 on error. */
 static inline int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
 {
-    size_t mask = d->d_mask, i = (size_t)hash & mask;
+    size_t i = (size_t)hash & d->d_mask;
     uint64_t perturb = hash;
     for (;;) {
-        int32_t ix = d->d_index[i];
-        if (ix == IX_EMPTY) {
+        int64_t ix = probe_identity(d, key, hash, &i, &perturb);
+        if (ix != -3) {
             *slot = i;
-            return -1;
+            return ix;
         }
-        if (ix >= 0) {
-            ro_dict_entry *e = &d->d_entries[ix];
-            if (e->e_key == key) {
-                *slot = i;
-                return ix;
-            }
-            if (e->e_hash == hash) {
-                int eq = ro_equal(rt, e->e_key, key);
-                if (eq < 0)
-                    return -2;
-                if (eq) {
-                    *slot = i;
-                    return ix;
-                }
-            }
+        int32_t at = d->d_index[i];
+        int eq = ro_equal(rt, d->d_entries[at].e_key, key);
+        if (eq < 0)
+            return -2;
+        if (eq) {
+            *slot = i;
+            return at;
         }
         perturb >>= 5;
-        i = (i * 5 + 1 + (size_t)perturb) & mask;
+        i = (i * 5 + 1 + (size_t)perturb) & d->d_mask;
     }
 }
 
@@ -138,7 +151,8 @@ static int check_dict(ro_state *rt, ro_object *d)
     return -1;
 }
 
-int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
+/* The general d[key] = value (steals value): any key, replacing, growing. */
+static __attribute__((noinline)) int dict_set_slow(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
 {
     ro_dict *d = (ro_dict *)o;
     uint64_t h;
@@ -184,6 +198,32 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
 fail:
     ro_decref(rt, value);
     return -1;
+}
+
+/* A new str key (its hash known) into a table with room, the case of a
+ * record's dicts being built: no call and no equality; anything else (the
+ * key may be there, another key of its hash is met, no room, not a str)
+ * takes the general path. */
+int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
+{
+    ro_dict *d = (ro_dict *)o;
+    if (value != NULL && ro_is_kind(o, RO_K_DICT) && ro_is_kind(key, RO_K_STR) &&
+        (((ro_str *)key)->s_state & RO_STR_HASHED) && d->d_index != NULL && d->d_nentries < d->d_usable) {
+        uint64_t h = ((ro_str *)key)->s_hash, perturb = h;
+        size_t slot = (size_t)h & d->d_mask;
+        if (probe_identity(d, key, h, &slot, &perturb) == -1) {
+            ro_gc_track_for(rt, o, value);     /* (a str key never needs it) */
+            ro_incref(key);
+            ro_dict_entry *e = &d->d_entries[d->d_nentries];
+            e->e_hash = h;
+            e->e_key = key;
+            e->e_value = value;
+            d->d_index[slot] = (int32_t)d->d_nentries++;
+            d->d_used++;
+            return 0;
+        }
+    }
+    return dict_set_slow(rt, o, key, value);
 }
 
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value)

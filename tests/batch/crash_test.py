@@ -56,35 +56,35 @@ def snapshot(spool):
     return files
 
 
-def main():
-    r = random.Random(SEED)
-    inputs = {"a.ndjson": make_input(r, 6000), "b.ndjson": make_input(r, 3000)}
-    # Start-up alone (an empty spool): a run must get past it to make progress.
-    # It is not negligible (the guard's cgroup v1 threshold registrations each
-    # wait for an RCU grace period, 10-20 ms apiece on some days here).
+def startup_seconds():
+    """Start-up alone (an empty spool): a run must get past it to make progress.
+    It is not negligible (the guard's cgroup v1 threshold registrations each
+    wait for an RCU grace period, 10-20 ms apiece on some days here)."""
     empty_dir, empty_conf = new_spool({}, 40)
     t0 = time.monotonic()
     subprocess.run([RECLAIMD, "--once", "--config", empty_conf], check=True)
-    startup_s = time.monotonic() - t0
     shutil.rmtree(empty_dir)
-    ref_dir, ref_conf = new_spool(inputs, 40)
+    return time.monotonic() - t0
+
+
+def kill_until_done(r, inputs, users_per_batch, kills_wanted, startup_s, share, label):
+    """Kill runs at random moments of their start-up and the first `share` of
+    the processing, restart until done; returns how many files differ from an
+    uninterrupted run (and whether work/ or inbox/ kept anything)."""
+    ref_dir, ref_conf = new_spool(inputs, users_per_batch)
     t0 = time.monotonic()
     subprocess.run([RECLAIMD, "--once", "--config", ref_conf], check=True)
     clean_s = time.monotonic() - t0
     want = snapshot(os.path.join(ref_dir, "spool"))
-    # Each run is killed at a random moment of its start-up and first eighth of
-    # the processing, so kills land everywhere and every run that outlives its
-    # start-up gets some batches done.
-    window_s = startup_s + max(clean_s - startup_s, 0.01) / 8
-
-    d, conf = new_spool(inputs, 40)
+    window_s = startup_s + max(clean_s - startup_s, 0.01) * share
+    d, conf = new_spool(inputs, users_per_batch)
     kills = runs = 0
-    max_runs = 40 * KILLS
+    max_runs = 40 * kills_wanted
     while True:
         runs += 1
         if runs > max_runs:
-            print("FAIL: no end after %d runs and %d kills (start-up %.3fs, uninterrupted run %.3fs): "
-                  "runs make no progress" % (runs - 1, kills, startup_s, clean_s))
+            print("FAIL: %s: no end after %d runs and %d kills (start-up %.3fs, uninterrupted run %.3fs): "
+                  "runs make no progress" % (label, runs - 1, kills, startup_s, clean_s))
             return 1
         p = subprocess.Popen([RECLAIMD, "--once", "--config", conf])
         time.sleep(r.uniform(0, window_s))
@@ -94,30 +94,47 @@ def main():
             kills += 1
             continue
         if p.returncode != 0:
-            print("FAIL: run %d exited %d" % (runs, p.returncode))
+            print("FAIL: %s: run %d exited %d" % (label, runs, p.returncode))
             return 1
-        if kills >= KILLS:
+        if kills >= kills_wanted:
             break
         # Finished before enough kills: start over on a fresh copy (more kills wanted).
         got = snapshot(os.path.join(d, "spool"))
         if got != want:
             break
         shutil.rmtree(d)
-        d, conf = new_spool(inputs, 40)
+        d, conf = new_spool(inputs, users_per_batch)
     sp = os.path.join(d, "spool")
     got = snapshot(sp)
     bad = 0
     for k in sorted(set(want) | set(got)):
         if want.get(k) != got.get(k):
-            print("FAIL: %s differs after %d kills (%s vs %s bytes)" % (k, kills, len(got.get(k, b"")),
-                                                                     len(want.get(k, b""))))
+            print("FAIL: %s: %s differs after %d kills (%s vs %s bytes)" % (label, k, kills, len(got.get(k, b"")),
+                                                                         len(want.get(k, b""))))
             bad += 1
     left = os.listdir(os.path.join(sp, "work")) + os.listdir(os.path.join(sp, "inbox"))
     if left:
-        print("FAIL: left behind: %s" % left)
+        print("FAIL: %s: left behind: %s" % (label, left))
         bad += 1
-    print("crash: %d kills over %d runs, start-up %.3fs, uninterrupted run %.2fs; outputs %s" %
-          (kills, runs, startup_s, clean_s, "identical" if not bad else "DIFFER"))
+    print("crash, %s: %d kills over %d runs, start-up %.3fs, uninterrupted run %.2fs; outputs %s" %
+          (label, kills, runs, startup_s, clean_s, "identical" if not bad else "DIFFER"))
+    shutil.rmtree(ref_dir)
+    shutil.rmtree(d)
+    return bad
+
+
+def main():
+    r = random.Random(SEED)
+    inputs = {"a.ndjson": make_input(r, 6000), "b.ndjson": make_input(r, 3000)}
+    startup_s = startup_seconds()
+    # Batches of 40: each run is killed in its start-up or the first eighth of
+    # the processing, so kills land everywhere and every run that outlives its
+    # start-up gets some batches done (commits overlap the next batch).
+    bad = kill_until_done(r, inputs, 40, KILLS, startup_s, 1 / 8, "batches of 40")
+    # One batch an input: a.ndjson's results (~1.5 MB) pass the size a batch's
+    # text may reach in memory, so they reach the file early, a buffer at a
+    # time, before the commit; kills anywhere in the run.
+    bad += kill_until_done(r, inputs, 6000, max(KILLS // 4, 1), startup_s, 1.0, "batches of 6000")
 
     # Two processes on one spool: each input processed exactly once.
     many = {"m%02d.ndjson" % i: make_input(r, 300) for i in range(12)}
@@ -132,7 +149,7 @@ def main():
         bad += 1
     else:
         print("shared spool: 2 processes, 12 inputs, each processed once")
-    for x in (ref_dir, d, ref2, d2):
+    for x in (ref2, d2):
         shutil.rmtree(x)
     print("%d passed, %d failed" % (2 - min(bad, 2), min(bad, 2)))
     return 1 if bad else 0

@@ -287,8 +287,10 @@ def t_acts_inside_one_long_batch():
         before = cg.oom_kills()
         p = run_in(cg, conf)
         assert p.returncode == 0, (p.returncode, p.stderr[-3000:])
-        assert cg.oom_kills() == before
-        assert outputs(d) == want
+        assert cg.oom_kills() == before, ("OOM kills %d -> %d" % (before, cg.oom_kills()), p.stderr[-3000:])
+        got = outputs(d)
+        assert got == want, ("outputs differ: %s" % sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)),
+                             p.stderr[-3000:])
         inside = [l for l in p.stderr.splitlines() if "guard collect worker=" in l]
         shrunk = [l for l in p.stderr.splitlines() if "guard hard: batch size" in l]
         assert inside, p.stderr[-2000:]
