@@ -614,13 +614,20 @@ void svc_guard_safe_point(svc_guard *g, int worker, ro_state *rt, bt_config *bcf
      * that leaks no collection frees do not make every safe point collect. */
     uint64_t allow = atomic_load(&g->heap_allow);
     uint64_t step = allow / 16 > (1u << 20) ? allow / 16 : (1u << 20);
+    /* Between batches at hard the spacing does not apply: the batch just
+     * dropped is garbage now, the one change the spacing waits for, and the
+     * next batch would pile up on top of it within milliseconds (seen: a
+     * 60k-user batch ended at hard, the next one started over its garbage
+     * and the cgroup went past its limit before the spacing let the guard
+     * collect). */
+    bool batch_end = batch_records == 0 && atomic_load(&g->intake_paused);
     if (why == NULL && g->enabled && allow != 0 && st.bytes_in_use > sl->heap_after + step &&
-        now - sl->last_collect_ns >= atomic_load(&g->spacing_pub)) {
+        (batch_end || now - sl->last_collect_ns >= atomic_load(&g->spacing_pub))) {
         uint64_t heaps = 0;
         for (int i = 0; i < g->nworkers; i++)
             heaps += atomic_load(&g->slots[i].heap_bytes);
         if (heaps >= allow)
-            why = "soft(safe-point)";
+            why = batch_end ? "hard(batch-end)" : "soft(safe-point)";
     }
     unsigned long long want = atomic_load(&sl->collect_req);
     bool asked = atomic_load(&sl->collect_done) < want;
