@@ -196,7 +196,12 @@ static int digits_exact(double a, char *digits, int *exp10)
         return 0;
     uint64_t m = frac | (1ull << 52);
     bool even = (m & 1) == 0;
-    int e10 = (int)floor(log10(a));
+    /* floor(log10(a)) is floor(e2 * log10(2)) or one more, e2 = 52 - k the
+     * binary exponent (a in [2^e2, 2^(e2+1))); 78913 / 2^18 is log10(2) to 6
+     * digits, exact enough for |e2| < 100. The loop below corrects a decade
+     * low. No libm call. */
+    int e2 = 52 - k;
+    int e10 = e2 >= 0 ? (e2 * 78913) >> 18 : -((-e2 * 78913 + (1 << 18) - 1) >> 18);
     for (int p = 15; p <= 17; p++) {
         for (int tries = 0; tries < 3; tries++) {
             int s = p - 1 - e10;
@@ -226,18 +231,13 @@ static int digits_exact(double a, char *digits, int *exp10)
                 n = 1;
                 e++;
             }
-            char rev[24];
-            int nd = 0;
-            while (n % 10 == 0)
-                n /= 10;
-            do {
-                rev[nd++] = (char)('0' + n % 10);
-                n /= 10;
-            } while (n != 0);
-            for (int i = 0; i < nd; i++)
-                digits[i] = rev[nd - 1 - i];
+            char text[24];
+            size_t nd = ro_format_i64((int64_t)n, text);   /* n < 10^17: two digits a division */
+            while (nd > 1 && text[nd - 1] == '0')
+                nd--;
+            memcpy(digits, text, nd);
             *exp10 = e;
-            return nd;
+            return (int)nd;
         }
         return 0;                                  /* e10 would not settle: cannot happen */
     next_p:;
