@@ -15,31 +15,12 @@
 size_t ro_format_double(double v, char *out);
 
 /* The serializer writes straight into out: each step first makes room for
- * the most it can write (room), then stores bytes without a call per piece.
+ * the most it can write (room, ro_sbuf_reserve when it must grow), then
+ * stores bytes without a call per piece.
  * out->data[out->len] is made NUL again when nj_emit ends. */
-static __attribute__((noinline)) int grow(ro_state *rt, nj_buf *out, size_t n)
-{
-    size_t cap = out->cap ? out->cap : 256;
-    while (cap < out->len + n + 1) {
-        if (cap > SIZE_MAX / 2) {
-            ro_err_nomem(rt, SIZE_MAX);
-            return -1;
-        }
-        cap *= 2;
-    }
-    char *d = realloc(out->data, cap);
-    if (d == NULL) {
-        ro_err_nomem(rt, cap);
-        return -1;
-    }
-    out->data = d;
-    out->cap = cap;
-    return 0;
-}
-
 static inline char *room(ro_state *rt, nj_buf *out, size_t n)
 {
-    if (out->len + n + 1 > out->cap && grow(rt, out, n) != 0)
+    if (out->len + n + 1 > out->cap && ro_sbuf_reserve(rt, out, n) != 0)
         return NULL;
     return out->data + out->len;
 }

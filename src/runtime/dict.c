@@ -151,6 +151,20 @@ static int check_dict(ro_state *rt, ro_object *d)
     return -1;
 }
 
+/* A new entry (key increfed, value stolen) at the end, indexed from the
+ * EMPTY slot its probe ended at; the table has room. */
+static inline __attribute__((always_inline)) void append_entry(ro_dict *d, size_t slot, uint64_t h, ro_object *key,
+                                                       ro_object *value)
+{
+    ro_dict_entry *e = &d->d_entries[d->d_nentries];
+    ro_incref(key);
+    e->e_hash = h;
+    e->e_key = key;
+    e->e_value = value;
+    d->d_index[slot] = (int32_t)d->d_nentries++;
+    d->d_used++;
+}
+
 /* The general d[key] = value (steals value): any key, replacing, growing. */
 static __attribute__((noinline)) int dict_set_slow(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
 {
@@ -187,13 +201,7 @@ static __attribute__((noinline)) int dict_set_slow(ro_state *rt, ro_object *o, r
     }
     ro_gc_track_for(rt, o, key);
     ro_gc_track_for(rt, o, value);
-    ro_dict_entry *e = &d->d_entries[d->d_nentries];
-    ro_incref(key);
-    e->e_hash = h;
-    e->e_key = key;
-    e->e_value = value;
-    d->d_index[slot] = (int32_t)d->d_nentries++;
-    d->d_used++;
+    append_entry(d, slot, h, key, value);
     return 0;
 fail:
     ro_decref(rt, value);
@@ -213,13 +221,7 @@ int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *val
         size_t slot = (size_t)h & d->d_mask;
         if (probe_identity(d, key, h, &slot, &perturb) == -1) {
             ro_gc_track_for(rt, o, value);     /* (a str key never needs it) */
-            ro_incref(key);
-            ro_dict_entry *e = &d->d_entries[d->d_nentries];
-            e->e_hash = h;
-            e->e_key = key;
-            e->e_value = value;
-            d->d_index[slot] = (int32_t)d->d_nentries++;
-            d->d_used++;
+            append_entry(d, slot, h, key, value);
             return 0;
         }
     }

@@ -183,22 +183,33 @@ int ro_equal(ro_state *rt, ro_object *a, ro_object *b)
 
 /* --------------------------------------------------------------- repr */
 
+int ro_sbuf_reserve(ro_state *rt, ro_sbuf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    if (n > SIZE_MAX / 4 - b->len) {
+        ro_err_nomem(rt, SIZE_MAX);
+        return -1;
+    }
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (d == NULL) {
+        ro_err_nomem(rt, cap);
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n)
 {
     if (RO_UNLIKELY(b->limit != 0 && b->len + n > b->limit))
         n = b->len < b->limit ? b->limit - b->len : 0;     /* full: the rest is dropped */
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            ro_err_nomem(rt, cap);
-            return -1;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
+    if (ro_sbuf_reserve(rt, b, n) != 0)
+        return -1;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';

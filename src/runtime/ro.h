@@ -229,6 +229,10 @@ static inline void ro_xdecref(ro_state *rt, ro_object *o)
 
 /* Append text to a buffer (for a type's tp_repr, or any serializer). Returns 0 or -1. */
 int ro_sbuf_append(ro_state *rt, ro_sbuf *b, const char *s, size_t n);
+/* Make room for n more bytes and the NUL after them (b->limit is not
+ * consulted: for writers that store into b->data + b->len themselves).
+ * Returns 0 or -1 (RO_E_NOMEM). */
+int ro_sbuf_reserve(ro_state *rt, ro_sbuf *b, size_t n);
 void ro_sbuf_free(ro_sbuf *b);
 int ro_sbuf_appendf(ro_state *rt, ro_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Append the repr of o (recursion-safe). Returns 0 or -1. */
