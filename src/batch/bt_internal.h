@@ -34,8 +34,7 @@ typedef struct bt_committer {
     int out_fd, err_fd;             /* borrowed */
     nj_buf out, err;                /* the batch in flight: the thread's while busy */
     bt_ckpt ck;                     /* its checkpoint, written once both are durable */
-    const char *failed_step;        /* NULL, or what failed ("results", "checkpoint") */
-    int failed_errno;
+    char failed[BT_NAME_MAX + 120]; /* "", or why a commit failed (the worker then submits no more) */
 } bt_committer;
 
 /* Start the thread. Returns 0 or -1 (errno). */

@@ -37,19 +37,16 @@ static void *commit_main(void *arg)
         if (!c->busy)
             break;                                  /* quit with nothing to do */
         pthread_mutex_unlock(&c->mu);
-        const char *step = NULL;
+        char failed[sizeof c->failed] = "";
         if ((c->out.len && bt_write_all(c->out_fd, c->out.data, c->out.len) != 0) ||
             (c->err.len && bt_write_all(c->err_fd, c->err.data, c->err.len) != 0) || fdatasync(c->out_fd) != 0 ||
             fdatasync(c->err_fd) != 0)
-            step = "results";
+            snprintf(failed, sizeof failed, "writing results of work/%s: %s", c->name, strerror(errno));
         else if (bt_ckpt_write(c->sp, c->name, &c->ck) != 0)
-            step = "checkpoint";
-        int e = errno;
+            snprintf(failed, sizeof failed, "writing checkpoint work/%s.ckpt: %s", c->name, strerror(errno));
         pthread_mutex_lock(&c->mu);
-        if (step != NULL) {
-            c->failed_step = step;
-            c->failed_errno = e;
-        }
+        if (failed[0] != '\0')
+            memcpy(c->failed, failed, sizeof failed);
         c->out.len = c->err.len = 0;
         if (c->out.cap > BT_COMMIT_OVERLAP_MAX)
             ro_sbuf_free(&c->out);
@@ -89,16 +86,11 @@ int bt_commit_wait(bt_committer *c, char *err, size_t errlen)
     pthread_mutex_lock(&c->mu);
     while (c->busy)
         pthread_cond_wait(&c->cv, &c->mu);
-    const char *step = c->failed_step;
-    int e = c->failed_errno;
+    int r = c->failed[0] != '\0' ? -1 : 0;
+    if (r != 0)
+        snprintf(err, errlen, "%s", c->failed);
     pthread_mutex_unlock(&c->mu);
-    if (step == NULL)
-        return 0;
-    if (strcmp(step, "results") == 0)
-        snprintf(err, errlen, "writing results of work/%s: %s", c->name, strerror(e));
-    else
-        snprintf(err, errlen, "writing checkpoint work/%s.ckpt: %s", c->name, strerror(e));
-    return -1;
+    return r;
 }
 
 void bt_commit_submit(bt_committer *c, nj_buf *out, nj_buf *err, const bt_ckpt *ck)

@@ -71,12 +71,6 @@ static int cmp_str_obj(const void *a, const void *b)
     return ro_str_compare(*(ro_object *const *)a, *(ro_object *const *)b);
 }
 
-/* count[key] += 1 in dict d. Returns 0 or -1 (runtime error). */
-static int bump(ro_state *rt, ro_object *d, ro_object *key)
-{
-    return ro_dict_count(rt, d, key, 1);
-}
-
 /* The fields of one event, found in one walk over its entries instead of a
  * lookup each. The parser's keys are the job's interned key objects, so
  * identity decides; an equal key that is another object (a record built
@@ -175,13 +169,13 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
                 ro_object *t = ((ro_list *)tags)->l_items[j];
                 if (!ro_is_kind(t, RO_K_STR))
                     BAD("events[%zu].tags[%zu] must be a string (got %s)", i, j, kind_name(t));
-                RT_CHECK(bump(rt, a.tags, t));
+                RT_CHECK(ro_dict_count(rt, a.tags, t, 1));
             }
         }
         int64_t t = ro_int_value(ts);
         first = i == 0 || t < first ? t : first;
         last = i == 0 || t > last ? t : last;
-        RT_CHECK(bump(rt, a.by_type, type));
+        RT_CHECK(ro_dict_count(rt, a.by_type, type, 1));
     }
 
     a.out = ro_dict_new(rt);
