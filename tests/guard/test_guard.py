@@ -10,6 +10,7 @@ the daemon in a child memory cgroup (cgroup v1 or v2) with a 128 MiB limit and
 read the cgroup's own OOM-kill counter; where the machine does not allow a
 child cgroup they print why and are skipped (exit code 77 when all are).
 """
+import contextlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 RECLAIMD = os.path.abspath(sys.argv[1])
 LEAKY = os.path.abspath(sys.argv[2])
@@ -337,10 +339,12 @@ def run_until_held_outside(cg, conf):
     return p, log
 
 
-def t_memory_held_by_others_pauses_without_restart():
-    """Another process of the cgroup holds most of the limit: the guard pauses
-    intake and says the memory is held outside (a restart would not help)
-    instead of exiting; once the other process ends, the input completes."""
+@contextlib.contextmanager
+def held_outside():
+    """The two tests of memory another process holds: a hog takes 116 MiB of
+    the cgroup, reclaimd --once starts on 20k users and runs until the guard
+    says the memory is held outside. Yields what the test needs; the hog and
+    the cgroup go at the end."""
     inputs = dataset("others", 1, 20000)
     want = reference(inputs)
     cg = cgroup_or_skip()
@@ -350,19 +354,27 @@ def t_memory_held_by_others_pauses_without_restart():
         d, conf = spool(inputs, leaky_conf(True))
         before = cg.oom_kills()
         p, log = run_until_held_outside(cg, conf)
-        hog.stop()
-        _, rest = p.communicate(timeout=300)
-        log.append(rest)
-        text = "".join(log)
-        assert p.returncode == 0, (p.returncode, text[-3000:])
-        assert "exiting with code 6" not in text and cg.oom_kills() == before, text[-3000:]
-        assert outputs(d) == want
-        print("  paused while another process held the cgroup; no restart, 0 OOM kills; done once it left")
-        shutil.rmtree(d)
+        yield types.SimpleNamespace(want=want, cg=cg, hog=hog, d=d, before=before, p=p, log=log)
     finally:
         if hog is not None:
             hog.stop()
         cg.close()
+
+
+def t_memory_held_by_others_pauses_without_restart():
+    """Another process of the cgroup holds most of the limit: the guard pauses
+    intake and says the memory is held outside (a restart would not help)
+    instead of exiting; once the other process ends, the input completes."""
+    with held_outside() as r:
+        r.hog.stop()
+        _, rest = r.p.communicate(timeout=300)
+        r.log.append(rest)
+        text = "".join(r.log)
+        assert r.p.returncode == 0, (r.p.returncode, text[-3000:])
+        assert "exiting with code 6" not in text and r.cg.oom_kills() == r.before, text[-3000:]
+        assert outputs(r.d) == r.want
+        print("  paused while another process held the cgroup; no restart, 0 OOM kills; done once it left")
+        shutil.rmtree(r.d)
 
 
 def t_pause_lifts_when_nothing_is_in_flight():
@@ -371,43 +383,31 @@ def t_pause_lifts_when_nothing_is_in_flight():
     and soft, and stays: the level is ok, no batch holds the memory, so the
     guard resumes intake (before, it waited for a calm that never came and a
     --once run never ended)."""
-    inputs = dataset("others", 1, 20000)
-    want = reference(inputs)
-    cg = cgroup_or_skip()
-    hog = None
-    try:
-        hog = Hog(cg, 116 << 20)
-        d, conf = spool(inputs, leaky_conf(True))
-        before = cg.oom_kills()
-        p, log = run_until_held_outside(cg, conf)
+    with held_outside() as r:
         # Into the band: 67.5% of the limit in all, the daemon's share measured.
         target, held, seen = int(LIMIT * 0.675), 116 << 20, []
         for _ in range(3):
-            held = max(held + target - cg.working_set(), 1 << 20)
-            hog.hold(held)
+            held = max(held + target - r.cg.working_set(), 1 << 20)
+            r.hog.hold(held)
             time.sleep(0.3)
-            seen.append(cg.working_set() / LIMIT)
+            seen.append(r.cg.working_set() / LIMIT)
         # Never below soft minus the hysteresis (65%), where the old rule
         # would have resumed too: the band is what this test is about.
         assert min(seen) >= 0.65 and min(seen) < 0.70, seen
         ws = min(seen)
         try:
-            _, rest = p.communicate(timeout=120)
+            _, rest = r.p.communicate(timeout=120)
         except subprocess.TimeoutExpired:
-            p.kill()
-            _, rest = p.communicate()
+            r.p.kill()
+            _, rest = r.p.communicate()
             raise AssertionError("still paused 120 s later at a working set of %.1f%%" % (ws * 100))
-        log.append(rest)
-        text = "".join(log)
-        assert p.returncode == 0, (p.returncode, text[-3000:])
-        assert "intake resumed" in text and cg.oom_kills() == before, text[-3000:]
-        assert outputs(d) == want
+        r.log.append(rest)
+        text = "".join(r.log)
+        assert r.p.returncode == 0, (r.p.returncode, text[-3000:])
+        assert "intake resumed" in text and r.cg.oom_kills() == r.before, text[-3000:]
+        assert outputs(r.d) == r.want
         print("  paused at hard; at %.1f%% with nothing in flight intake resumed and the input completed" % (ws * 100))
-        shutil.rmtree(d)
-    finally:
-        if hog is not None:
-            hog.stop()
-        cg.close()
+        shutil.rmtree(r.d)
 
 
 def main():
