@@ -374,24 +374,25 @@ static inline size_t ro_str_nbytes(const ro_object *o) { return RO_SIZE(o); }
 /* a[0..n) == b[0..n), inline for short texts such as keys (a call to
  * memcmp costs more than the compare there): two overlapping loads of 8 or
  * 4 bytes cover up to 16 bytes; longer texts go to memcmp. */
+static inline uint64_t ro_text_load_(const unsigned char *p, size_t w)
+{
+    if (w == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 static inline bool ro_text_eq(const void *a, const void *b, size_t n)
 {
     const unsigned char *x = a, *y = b;
-    if (n >= 8 && n <= 16) {
-        uint64_t p, q, r, s;
-        memcpy(&p, x, 8);
-        memcpy(&q, y, 8);
-        memcpy(&r, x + n - 8, 8);
-        memcpy(&s, y + n - 8, 8);
-        return ((p ^ q) | (r ^ s)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t p, q, r, s;
-        memcpy(&p, x, 4);
-        memcpy(&q, y, 4);
-        memcpy(&r, x + n - 4, 4);
-        memcpy(&s, y + n - 4, 4);
-        return ((p ^ q) | (r ^ s)) == 0;
+    if (n >= 4 && n <= 16) {
+        size_t w = n >= 8 ? 8 : 4;     /* the head and the tail word overlap */
+        return ((ro_text_load_(x, w) ^ ro_text_load_(y, w)) |
+                (ro_text_load_(x + n - w, w) ^ ro_text_load_(y + n - w, w))) == 0;
     }
     if (n < 4) {
         for (size_t i = 0; i < n; i++)
