@@ -292,12 +292,40 @@ static void pool_free(ro_mem *m, ro_pool *p)
             return;
         }
         bucket_insert(m, a);                /* keep the last one, but not its pages */
-        arena_release(m, a, ALL_POOLS);
+        if (m->release_held)
+            m->release_owed = true;
+        else
+            arena_release(m, a, ALL_POOLS);
         return;
     }
     bucket_insert(m, a);
-    if (m->dirty_pools > m->dirty_max)
+    if (m->dirty_pools > m->dirty_max) {
+        if (m->release_held)
+            m->release_owed = true;
+        else
+            release_pass(m);
+    }
+}
+
+void ro_mem_hold_release(ro_state *rt)
+{
+    rt->mem.release_held = true;
+}
+
+void ro_mem_resume_release(ro_state *rt)
+{
+    ro_mem *m = &rt->mem;
+    m->release_held = false;
+    if (!m->release_owed)
+        return;
+    m->release_owed = false;
+    if (m->dirty_pools > m->dirty_max) {
         release_pass(m);
+        return;
+    }
+    /* Only an emptied last arena's pages are owed (it is kept, not unmapped). */
+    for (ro_arena *a = m->bucket[RO_POOLS_PER_ARENA]; a != NULL; a = a->a_next)
+        arena_release(m, a, ALL_POOLS);
 }
 
 /* ------------------------------------------------------------ public */
@@ -395,8 +423,9 @@ void ro_mem_free_slow(ro_state *rt, void *ptr, size_t n)
     }
 }
 
-/* k blocks of pool p, a run free_runs found, go back at once (their bytes
- * are accounted for by the caller). */
+/* k blocks of pool p, a run of one pool (found by free_runs, or gathered by
+ * a free batch's lane), go back at once (their bytes are accounted for by
+ * the caller). */
 static void pool_free_run(ro_mem *m, ro_pool *p, void *const *run, size_t k)
 {
     unsigned c = p->p_class;
@@ -458,27 +487,14 @@ void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size)
     free_runs(m, blocks, n, CLASS_OF(size));
 }
 
-/* Give back a lane's blocks; all but its last pool's unless final. */
-static void lane_flush(ro_mem *m, ro_freelane *ln, bool final)
+void ro_freebatch_run(ro_state *rt, ro_freelane *lane, ro_pool *p)
 {
-    size_t keep = ln->n;
-    if (keep == 0)
-        return;
-    if (!final) {
-        ro_pool *last = POOL_OF(ln->blocks[ln->n - 1]);
-        while (keep > 0 && POOL_OF(ln->blocks[keep - 1]) == last)
-            keep--;
-        if (keep == 0)
-            keep = ln->n;       /* one pool's blocks fill it: cannot happen (it holds more), but give them back */
+    if (lane->n != 0) {
+        assert(lane->pool->p_class == lane->cls && "ro_freebatch_add: size does not match the block's class");
+        pool_free_run(&rt->mem, lane->pool, lane->blocks, lane->n);
+        lane->n = 0;
     }
-    free_runs(m, ln->blocks, keep, ln->cls);
-    memmove(ln->blocks, ln->blocks + keep, (ln->n - keep) * sizeof ln->blocks[0]);
-    ln->n -= (uint32_t)keep;
-}
-
-void ro_freebatch_full(ro_state *rt, ro_freelane *lane)
-{
-    lane_flush(&rt->mem, lane, false);
+    lane->pool = p;
 }
 
 ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
@@ -486,7 +502,7 @@ ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
     ro_freelane *ln = &b->lanes[b->victim];
     b->victim = (b->victim + 1) % RO_FREEBATCH_LANES;
     if (ln->cls != RO_FREELANE_NONE) {
-        lane_flush(&rt->mem, ln, true);
+        ro_freebatch_run(rt, ln, NULL);
         b->lane_of[ln->cls] = NULL;
     }
     ln->cls = c;
@@ -497,7 +513,7 @@ ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c)
 void ro_freebatch_flush(ro_state *rt, ro_freebatch *b)
 {
     for (unsigned l = 0; l < RO_FREEBATCH_LANES; l++)
-        lane_flush(&rt->mem, &b->lanes[l], true);
+        ro_freebatch_run(rt, &b->lanes[l], NULL);
 }
 
 void *ro_mem_realloc(ro_state *rt, void *p, size_t old_n, size_t new_n)

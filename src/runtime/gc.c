@@ -505,6 +505,7 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
 {
     drop_ctx c = {.rt = rt};
     ro_freebatch_init(&c.blocks);
+    ro_mem_hold_release(rt);
     ro_gchead *g = unreachable->gc_next;
     while (g != unreachable) {
         /* What follows g is not freed while g is handled: only objects
@@ -522,6 +523,7 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
     /* Generation 0's count is not decremented per object: the collection
      * zeroes it when it ends. */
     ro_freebatch_flush(rt, &c.blocks);
+    ro_mem_resume_release(rt);
     assert(c.freed == n && "garbage left alive after its references were dropped");
     list_init(unreachable);
     rt->gc_tracked -= n;

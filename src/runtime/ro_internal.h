@@ -71,6 +71,8 @@ typedef struct ro_mem {
     ro_arena *all;                          /* every mapped arena */
     uint64_t dirty_pools;                   /* free pools still resident, all arenas */
     uint64_t dirty_max;                     /* release pass when dirty_pools exceeds this */
+    bool release_held;                      /* ro_mem_hold_release: passes wait for the resume */
+    bool release_owed;                      /* a pass or an empty arena's release waited */
     uint64_t inject_countdown;              /* fault injection; 0 = off */
     bool inject_retry_fails;                /* the emergency retry fails too */
     bool inject_fired;                      /* the last failure was injected */
@@ -325,6 +327,14 @@ static inline void ro_mem_free_fast(ro_state *rt, void *ptr, size_t n)
  * without writing into the blocks. Blocks in allocation order free fastest. */
 void ro_mem_free_many(ro_state *rt, void *const *blocks, size_t n, size_t size);
 
+/* Around a free of many blocks (a collection's garbage): pool frees give no
+ * pages back until the resume, which then runs the page release they would
+ * have (one madvise per run of free pools, not one every dirty_max pools
+ * while arenas are still emptying, pages that munmap frees again moments
+ * later). Arenas that empty are still unmapped at once. */
+void ro_mem_hold_release(ro_state *rt);
+void ro_mem_resume_release(ro_state *rt);
+
 /* Generation 0's counter, as CPython 3.11's: container blocks taken from the
  * allocator minus container blocks given back to it. A container recycled
  * through a free list is neither (it stays counted while parked), so churn of
@@ -528,18 +538,18 @@ void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);
  * ro_mem_free_many does), for frees that come one by one but in allocation
  * order, such as a collection's garbage. Up to RO_FREEBATCH_LANES size
  * classes at once, a lane each: a block of another class takes the oldest
- * lane over (flushing it). A full lane goes back but for its last pool's
- * blocks, which stay for the next flush (more may follow), so a pool whose
- * blocks arrive together empties in one piece with no link written; a lane
- * holds more blocks than the largest pool (RO_POOL_SIZE / RO_ALIGN). A
- * block's bytes leave the statistics when it is added; large blocks go
- * back at once. */
-#define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN + 256)
+ * lane over (its run goes back first). A lane holds the run of blocks of
+ * one pool that arrived in a row; a block of another pool sends the run
+ * back, so a pool whose blocks arrive together empties in one piece with no
+ * link written. A block's bytes leave the statistics when it is added;
+ * large blocks go back at once. */
+#define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN)   /* more blocks than a pool holds */
 #define RO_FREEBATCH_LANES 4
 #define RO_FREELANE_NONE UINT32_MAX
 typedef struct ro_freelane {
     uint32_t cls;               /* size class, or RO_FREELANE_NONE */
-    uint32_t n;
+    uint32_t n;                 /* blocks of the run */
+    ro_pool *pool;              /* the run's pool, or NULL */
     void *blocks[RO_FREEBATCH_MAX];
 } ro_freelane;
 
@@ -549,10 +559,10 @@ typedef struct ro_freebatch {
     ro_freelane lanes[RO_FREEBATCH_LANES];
 } ro_freebatch;
 
-/* Out of line (alloc.c): give a lane to class c; a full lane's blocks back
- * but its last pool's; every block back. */
+/* Out of line (alloc.c): give a lane to class c; send a lane's run back and
+ * start one in pool p (NULL: none); send every run back. */
 ro_freelane *ro_freebatch_lane(ro_state *rt, ro_freebatch *b, unsigned c);
-void ro_freebatch_full(ro_state *rt, ro_freelane *lane);
+void ro_freebatch_run(ro_state *rt, ro_freelane *lane, ro_pool *p);
 void ro_freebatch_flush(ro_state *rt, ro_freebatch *b);
 
 static inline void ro_freebatch_init(ro_freebatch *b)
@@ -562,6 +572,7 @@ static inline void ro_freebatch_init(ro_freebatch *b)
     for (unsigned l = 0; l < RO_FREEBATCH_LANES; l++) {
         b->lanes[l].cls = RO_FREELANE_NONE;
         b->lanes[l].n = 0;
+        b->lanes[l].pool = NULL;
     }
 }
 
@@ -575,8 +586,9 @@ static inline void ro_freebatch_add(ro_state *rt, ro_freebatch *b, void *block, 
     ro_freelane *ln = b->lane_of[c];
     if (RO_UNLIKELY(ln == NULL))
         ln = ro_freebatch_lane(rt, b, c);
-    if (RO_UNLIKELY(ln->n == RO_FREEBATCH_MAX))
-        ro_freebatch_full(rt, ln);
+    ro_pool *p = RO_POOL_OF(block);
+    if (RO_UNLIKELY(p != ln->pool))
+        ro_freebatch_run(rt, ln, p);
     rt->mem.st.bytes_in_use -= size;
     ln->blocks[ln->n++] = block;
 }

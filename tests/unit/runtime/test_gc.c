@@ -327,6 +327,66 @@ static void builtin_garbage_of_many_sizes_is_freed(void **state)
     assert_int_equal(st.frees_total - st0.frees_total, st.allocs_total - st0.allocs_total);
 }
 
+/* Garbage whose blocks are not in address order (made from blocks freed in a
+ * scattered order, so the pools' free lists hand them out shuffled), with
+ * live lists left in the same pools: the free batch sees a pool's blocks in
+ * several runs, and runs that leave live blocks behind. Every garbage block
+ * comes back, the live ones are intact, and the pools hand blocks out again. */
+static void builtin_garbage_out_of_address_order_is_freed(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    ro_mem_stats st0;
+    ro_mem_get_stats(rt, &st0);
+    enum { N = 6000, KEEP = 7 };
+    ro_object *scratch = ro_list_new(rt, N), *live = ro_list_new(rt, N / KEEP + 1);
+    for (int i = 0; i < N; i++)
+        ro_list_append_steal(rt, scratch, ro_list_new(rt, 1));
+    for (int i = 0; i < N; i += KEEP)
+        ro_list_append(rt, live, ro_list_get_item(rt, scratch, (size_t)i));
+    /* Free the rest in a scattered order: stride 11 visits every slot once. */
+    for (int k = 0; k < N; k++) {
+        size_t i = (size_t)k * 11 % N;
+        if (i % KEEP != 0) {
+            ro_object *none = ro_none(rt);
+            ro_incref(none);
+            assert_int_equal(ro_list_set_item(rt, scratch, i, none), 0);
+        }
+    }
+    ro_decref(rt, scratch);
+    /* A ring from the scattered blocks. */
+    ro_object *first = ro_list_new(rt, 1), *prev = first;
+    for (int i = 1; i < N; i++) {
+        ro_object *x = ro_list_new(rt, 1);
+        ro_list_append(rt, x, prev);
+        if (prev != first)
+            ro_decref(rt, prev);
+        prev = x;
+    }
+    ro_list_append(rt, first, prev);
+    ro_decref(rt, prev);
+    ro_decref(rt, first);
+    ro_gc_report r;
+    assert_int_equal(ro_gc_collect(rt, 2, &r), N);
+    for (size_t i = 0; i < ro_list_len(live); i++)
+        assert_int_equal(ro_list_len(ro_list_get_item(rt, live, i)), 0);
+    /* The pools' free lists are sound: take every block again, then drop all. */
+    ro_object *again = ro_list_new(rt, N);
+    for (int i = 0; i < N; i++) {
+        ro_object *x = ro_list_new(rt, 1);
+        ro_list_append_steal(rt, x, ro_int_from_i64(rt, i));
+        ro_list_append_steal(rt, again, x);
+    }
+    for (int i = 0; i < N; i += 97)
+        assert_int_equal(ro_int_value(ro_list_get_item(rt, ro_list_get_item(rt, again, (size_t)i), 0)), i);
+    ro_decref(rt, again);
+    ro_decref(rt, live);
+    assert_int_equal(base_bytes(rt), base);
+    ro_mem_stats st;
+    ro_mem_get_stats(rt, &st);
+    assert_int_equal(st.blocks_in_use, st0.blocks_in_use);
+}
+
 /* Instances of a plain-clear heap type in garbage, whose type only they keep
  * alive: the bulk free drops the type with its last instance. And the
  * promise is refused where it cannot hold. */
@@ -697,6 +757,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cycle_reachable_from_a_live_object_survives, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_frees_exactly_its_set, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_in_any_order_is_freed, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(builtin_garbage_out_of_address_order_is_freed, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(builtin_garbage_of_many_sizes_is_freed, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(plain_clear_types_are_freed_in_bulk_with_their_type, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(open_file_in_a_cycle_is_closed_and_counted, gc_setup, test_rt_teardown),

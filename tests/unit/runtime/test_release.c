@@ -114,12 +114,50 @@ static void released_pools_are_reused(void **state)
     ro_decref(rt, pin);
 }
 
+/* While release is held (a collection's bulk free), pool frees make no
+ * madvise call even far past the threshold; the resume makes the release
+ * they owed, once. Survivors pin every arena, so none is unmapped. */
+static void held_release_waits_for_its_resume(void **state)
+{
+    ro_state *rt = RT(state);
+    enum { N = 400000, K = 2000 };             /* one float in K kept: every arena stays in use */
+    ro_object *all = ro_list_new(rt, N);
+    for (int64_t i = 0; i < N; i++)
+        assert_int_equal(ro_list_append_steal(rt, all, ro_float_from_double(rt, (double)i + 0.5)), 0);
+    ro_object *keep = ro_list_new(rt, N / K);
+    for (size_t i = 0; i < N; i += K)
+        ro_list_append(rt, keep, ro_list_get_item(rt, all, i));
+    uint64_t calls = stats(rt).madvise_calls_total, unmapped = stats(rt).arenas_unmapped_total;
+
+    ro_mem_hold_release(rt);
+    ro_decref(rt, all);
+    ro_mem_stats st = stats(rt);
+    assert_int_equal(st.madvise_calls_total, calls);
+    assert_true(st.pools_free_resident > RO_ARENA_SIZE / RO_POOL_SIZE);   /* past the 1 MiB threshold */
+    assert_int_equal(st.arenas_unmapped_total, unmapped);
+
+    ro_mem_resume_release(rt);
+    st = stats(rt);
+    assert_true(st.madvise_calls_total > calls);
+    assert_int_equal(st.pools_free_resident, 0);
+    assert_true(st.pools_released > 0);
+    for (size_t i = 0; i < ro_list_len(keep); i++)
+        assert_true(ro_float_value(ro_list_get_item(rt, keep, i)) == (double)(i * K) + 0.5);
+    /* Nothing owed any more: a second resume makes no call. */
+    calls = st.madvise_calls_total;
+    ro_mem_hold_release(rt);
+    ro_mem_resume_release(rt);
+    assert_int_equal(stats(rt).madvise_calls_total, calls);
+    ro_decref(rt, keep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(survivors_do_not_pin_free_pools, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(churn_makes_no_madvise_calls, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(released_pools_are_reused, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(held_release_waits_for_its_resume, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/release", tests, NULL, NULL);
 }
