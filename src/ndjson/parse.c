@@ -109,12 +109,22 @@ static ro_object *parse_value(nj_parser *ps);
  * whole; in the first word with one, the lowest flagged byte is the first
  * such byte (the borrow of the zero-byte test only flags bytes above a true
  * one), so the scan stops exactly there. */
+/* The 8 bytes at p as a word whose lowest byte is p[0], on any byte order. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
 static inline const uint8_t *plain_run(const uint8_t *q, const uint8_t *end)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     while (end - q >= 8) {
-        uint64_t w;
-        memcpy(&w, q, 8);
+        uint64_t w = load_le64(q);
         uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
         uint64_t hit = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((w - ones * 0x20) & ~w) | w;
         hit &= highs;
@@ -303,116 +313,105 @@ static bool is_digit(uint8_t c)
     return c >= '0' && c <= '9';
 }
 
-/* Clinger's fast path: a decimal with at most 15 significant digits and a
- * power of ten up to 22 is an exact integer times or over an exact power of
- * ten, so one IEEE operation gives the correctly rounded double (what strtod
- * returns). Returns false when the text is outside that case. */
-static bool fast_decimal(const uint8_t *p, const uint8_t *end, double *out)
+/* Whether the word holds 8 ASCII digits: a digit is 0x30..0x39, so its high
+ * nibble is 3, and still 3 after adding 6 to the byte (no carry out of it). */
+static inline bool eight_digits(uint64_t w)
 {
-    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    bool neg = *p == '-';
-    p += neg;
-    uint64_t m = 0;
-    int digits = 0, scale = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (m != 0 || *p != '0')
-            digits++;
-        m = m * 10 + (uint64_t)(*p - '0');
-        if (digits > 15)
-            return false;
-    }
-    if (p < end && *p == '.') {
-        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (m != 0 || *p != '0')
-                digits++;
-            m = m * 10 + (uint64_t)(*p - '0');
-            scale--;
-            if (digits > 15)
-                return false;
-        }
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        bool eneg = p < end && *p == '-';
-        if (p < end && (*p == '-' || *p == '+'))
-            p++;
-        int e = 0;
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            e = e * 10 + (*p - '0');
-            if (e > 400)
-                return false;
-        }
-        scale += eneg ? -e : e;
-    }
-    if (scale < -22 || scale > 22)
-        return false;
-    double v = (double)m;    /* exact: m < 10^15 < 2^53 */
-    v = scale < 0 ? v / pow10[-scale] : v * pow10[scale];
-    *out = neg ? -v : v;
-    return true;
+    const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull;
+    return ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) == 0x3333333333333333ull;
 }
 
+/* The value of the 8 digits in w, the first (most significant) digit in its
+ * lowest byte: neighbouring digits, then pairs, then quads are combined in
+ * place, each step one multiply (no lane can carry into the next). */
+static inline uint64_t eight_digits_value(uint64_t w)
+{
+    w &= 0x0F0F0F0F0F0F0F0Full;
+    w = (w * 10 + (w >> 8)) & 0x00FF00FF00FF00FFull;
+    w = (w * 100 + (w >> 16)) & 0x0000FFFF0000FFFFull;
+    return (w * 10000 + (w >> 32)) & 0xFFFFFFFFull;
+}
+
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* One pass over the number: the integer part's digits eight at a time where
+ * there are eight, then one by one. A float of at most 15 digits in all and a
+ * power of ten up to 22 takes Clinger's fast path: an exact integer times or
+ * over an exact power of ten is one IEEE operation, the correctly rounded
+ * double (what strtod returns); other floats go to strtod. */
 static ro_object *parse_number(nj_parser *ps)
 {
-    const uint8_t *s = ps->p;
-    bool neg = false, is_float = false;
-    if (*ps->p == '-') {
-        neg = true;
-        ps->p++;
-    }
-    if (ps->p >= ps->end || !is_digit(*ps->p)) {
+    const uint8_t *s = ps->p, *p = ps->p, *end = ps->end;
+    bool neg = *p == '-';
+    p += neg;
+    if (p >= end || !is_digit(*p)) {
         char b[16];
-        if (ps->p < ps->end && *ps->p == 'I')
+        if (p < end && *p == 'I')
             return fail(ps, s, "Infinity is not JSON");
-        return fail(ps, ps->p, "expected a digit, got %s", describe(ps->p, ps->end, b, sizeof b));
+        return fail(ps, p, "expected a digit, got %s", describe(p, end, b, sizeof b));
     }
-    if (*ps->p == '0' && ps->p + 1 < ps->end && is_digit(ps->p[1]))
-        return fail(ps, ps->p, "leading zeros are not allowed in numbers");
+    if (*p == '0' && p + 1 < end && is_digit(p[1]))
+        return fail(ps, p, "leading zeros are not allowed in numbers");
     /* Up to 19 digits cannot overflow 64 bits; more (no leading zero) is
      * at least 10^19, past the int64 range either way. */
-    uint64_t mag = 0;
-    const uint8_t *digits = ps->p;
-    while (ps->p < ps->end && is_digit(*ps->p))
-        ps->p++;
-    bool overflow = ps->p - digits > 19;
-    if (!overflow)
-        for (const uint8_t *d = digits; d < ps->p; d++)
-            mag = mag * 10 + (uint64_t)(*d - '0');
-    if (ps->p < ps->end && *ps->p == '.') {
-        is_float = true;
-        ps->p++;
-        if (ps->p >= ps->end || !is_digit(*ps->p))
-            return fail(ps, ps->p, "expected a digit after the decimal point");
-        while (ps->p < ps->end && is_digit(*ps->p))
-            ps->p++;
+    const uint8_t *digits = p;
+    uint64_t mag = 0, w;
+    while (p - digits < 16 && end - p >= 8 && eight_digits(w = load_le64(p))) {
+        mag = mag * 100000000u + eight_digits_value(w);
+        p += 8;
     }
-    if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+    for (; p < end && is_digit(*p); p++)
+        if (p - digits < 19)
+            mag = mag * 10 + (uint64_t)(*p - '0');
+    size_t ndigits = (size_t)(p - digits), fdigits = 0;
+    bool is_float = false;
+    uint64_t m = mag;          /* integer and fraction digits: exact when ndigits + fdigits <= 15 */
+    int exp10 = 0;
+    if (p < end && *p == '.') {
         is_float = true;
-        ps->p++;
-        if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-            ps->p++;
-        if (ps->p >= ps->end || !is_digit(*ps->p))
-            return fail(ps, ps->p, "expected a digit in the exponent");
-        while (ps->p < ps->end && is_digit(*ps->p))
-            ps->p++;
+        p++;
+        if (p >= end || !is_digit(*p))
+            return fail(ps, p, "expected a digit after the decimal point");
+        const uint8_t *f = p;
+        for (; p < end && is_digit(*p); p++)
+            m = m * 10 + (uint64_t)(*p - '0');     /* wraps harmlessly when too long to be used */
+        fdigits = (size_t)(p - f);
     }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        is_float = true;
+        p++;
+        bool eneg = p < end && *p == '-';
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || !is_digit(*p))
+            return fail(ps, p, "expected a digit in the exponent");
+        for (; p < end && is_digit(*p); p++)
+            if (exp10 < 10000)
+                exp10 = exp10 * 10 + (*p - '0');
+        exp10 = eneg ? -exp10 : exp10;
+    }
+    ps->p = p;
     if (!is_float) {
         uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        if (overflow || mag > limit)
+        if (ndigits > 19 || mag > limit)
             return fail(ps, s, "integer %.*s is outside the 64-bit range (write it with a fraction or "
                                "exponent to mean a float)",
-                        (int)((ps->p - s) > 40 ? 40 : (ps->p - s)), (const char *)s);
+                        (int)((p - s) > 40 ? 40 : (p - s)), (const char *)s);
         int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
         ro_object *o = ro_int_from_i64(ps->rt, v);
         return o != NULL ? o : fail_rt(ps);
     }
-    size_t len = (size_t)(ps->p - s);
-    double fast;
-    if (fast_decimal(s, ps->p, &fast)) {
-        ro_object *o = ro_float_from_double(ps->rt, fast);
-        return o != NULL ? o : fail_rt(ps);
+    if (ndigits + fdigits <= 15) {
+        int scale = exp10 - (int)fdigits;
+        if (scale >= -22 && scale <= 22) {
+            double v = (double)m;    /* exact: m < 10^15 < 2^53 */
+            v = scale < 0 ? v / exact_pow10[-scale] : v * exact_pow10[scale];
+            ro_object *o = ro_float_from_double(ps->rt, neg ? -v : v);
+            return o != NULL ? o : fail_rt(ps);
+        }
     }
+    size_t len = (size_t)(p - s);
     if (scratch_reserve(ps, len + 1) != 0)
         return fail_rt(ps);
     memcpy(ps->scratch, s, len);

@@ -2,6 +2,8 @@
 #include "testutil.h"
 #include "nj.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,81 @@ static void integers_and_floats_keep_their_types(void **state)
     assert_true(ro_is_kind(ro_list_get_item(rt, a, 1), RO_K_FLOAT));
     assert_true(ro_is_kind(ro_list_get_item(rt, a, 2), RO_K_FLOAT));
     ro_decref(rt, a);
+}
+
+/* Numbers of every shape - integer parts of 1 to 21 digits (the parser takes
+ * eight at a time where there are eight), fractions, exponents, signs - read
+ * as strtoll and strtod read them, bit for bit, both where the record ends
+ * right after the number and where it does not. */
+static void numbers_read_as_strtoll_and_strtod_do(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    char num[96], rec[100];
+    for (int iter = 0; iter < 40000; iter++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = seed >> 11;
+        size_t n = 0;
+        if (r & 1)
+            num[n++] = '-';
+        int idigits = 1 + (int)((r >> 1) % 21), fdigits = (r >> 6) % 3 == 0 ? 1 + (int)((r >> 8) % 18) : 0;
+        int edigits = (r >> 13) % 4 == 0 ? 1 + (int)((r >> 15) % 3) : 0;
+        for (int i = 0; i < idigits; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            int d = (int)((seed >> 33) % 10);
+            num[n++] = (char)('0' + (i == 0 && idigits > 1 && d == 0 ? 1 + (int)((seed >> 40) % 9) : d));
+        }
+        if (fdigits) {
+            num[n++] = '.';
+            for (int i = 0; i < fdigits; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                num[n++] = (char)('0' + (int)((seed >> 33) % 10));
+            }
+        }
+        if (edigits) {
+            num[n++] = (r >> 18) & 1 ? 'e' : 'E';
+            if ((r >> 19) % 3)
+                num[n++] = (r >> 21) & 1 ? '-' : '+';
+            for (int i = 0; i < edigits; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                num[n++] = (char)('0' + (int)((seed >> 33) % 10));
+            }
+        }
+        num[n] = '\0';
+        snprintf(rec, sizeof rec, "[%s]", num);
+        for (int framed = 0; framed < 2; framed++) {
+            const char *in = framed ? rec : num;
+            nj_error err;
+            ro_object *v = nj_parse(rt, in, strlen(in), NULL, &err);
+            ro_object *x = v != NULL && framed ? ro_list_get_item(rt, v, 0) : v;
+            if (fdigits == 0 && edigits == 0) {
+                errno = 0;
+                long long want = strtoll(num, NULL, 10);
+                if (errno == ERANGE) {
+                    if (v != NULL || strstr(err.msg, "outside the 64-bit range") == NULL)
+                        fail_msg("'%s': want the 64-bit range error, got %s", in, v ? "a value" : err.msg);
+                } else if (x == NULL || !ro_is_kind(x, RO_K_INT) || ro_int_value(x) != want) {
+                    fail_msg("'%s': want int %lld (%s)", in, want, v ? "got another value" : err.msg);
+                }
+            } else {
+                double want = strtod(num, NULL);
+                if (isinf(want)) {
+                    if (v != NULL || strstr(err.msg, "outside the range of a double") == NULL)
+                        fail_msg("'%s': want the double range error, got %s", in, v ? "a value" : err.msg);
+                } else {
+                    if (x == NULL || !ro_is_kind(x, RO_K_FLOAT))
+                        fail_msg("'%s': want float %.17g (%s)", in, want, v ? "got another kind" : err.msg);
+                    double got = ro_float_value(x);
+                    if (memcmp(&got, &want, sizeof got) != 0)
+                        fail_msg("'%s': got %.17g, strtod reads %.17g", in, got, want);
+                }
+            }
+            if (v == NULL)
+                ro_err_clear(rt);
+            else
+                ro_decref(rt, v);
+        }
+    }
 }
 
 static void keys_are_interned(void **state)
@@ -343,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_records_parse_to_the_right_objects, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(integers_and_floats_keep_their_types, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(numbers_read_as_strtoll_and_strtod_do, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(key_guesses_never_change_what_parses, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
