@@ -63,6 +63,10 @@ static inline void skip_ws(nj_parser *ps)
     const uint8_t *p = ps->p, *end = ps->end;
     if (p >= end || *p > ' ')
         return;
+    if (*p == ' ' && end - p > 1 && p[1] > ' ') {
+        ps->p = p + 1;
+        return;
+    }
     while (p < end && is_ws(*p))
         p++;
     ps->p = p;
