@@ -10,26 +10,36 @@
  * collect_1e5 / collect_1e6: N/2 pairs of lists referring to each other are
  *   dropped, then one full collection frees them; figure = pause / N. Each pair
  *   is built as the CPython twin builds it: a = []; b = [a]; a.append(b).
+ *   Such garbage holds no reference out of itself, and reclaimd frees it
+ *   without reading its references; collect_out_1e5 is the same with each list
+ *   also holding one shared str (x = "x"; a = [x]; b = [x, a]; a.append(b)),
+ *   garbage whose references must be dropped one by one.
  * live_pause_1e6: one full collection over 1e6 live (reachable) lists with
  *   nothing to free. Automatic collection is off while building, as in the
  *   CPython twin (gc.disable()).
  */
 
 typedef struct gc_figures {
-    double collect_1e5_ns, collect_1e6_ns, live_pause_1e6_s, live_nested_pause_1e6_s;
+    double collect_1e5_ns, collect_1e6_ns, collect_out_1e5_ns, live_pause_1e6_s, live_nested_pause_1e6_s;
 } gc_figures;
 
-static double cycles_ns_per_obj(long n)
+static double cycles_ns_per_obj(long n, int with_str)
 {
     ro_state *rt = ro_open(NULL);
     ro_gc_disable(rt);
+    ro_object *x = ro_str_from_cstr(rt, "x");
     for (long i = 0; i < n / 2; i++) {
-        ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, 1);   /* [a]: one slot */
+        ro_object *a = ro_list_new(rt, 0), *b = ro_list_new(rt, with_str ? 2 : 1);   /* exact slots */
+        if (with_str) {
+            ro_list_append(rt, a, x);
+            ro_list_append(rt, b, x);
+        }
         ro_list_append(rt, b, a);
         ro_list_append(rt, a, b);
         ro_decref(rt, a);
         ro_decref(rt, b);
     }
+    ro_decref(rt, x);
     ro_gc_report r;
     ro_gc_collect(rt, 2, &r);
     if (r.collected != (uint64_t)(n / 2) * 2) {
@@ -65,9 +75,13 @@ static double live_pause_s(long n, int nested)
 static const char PY_GC[] =
     "import gc, json, time\n"
     "gc.disable()\n"
-    "def cycles(n):\n"
+    "def cycles(n, with_str=False):\n"
+    "    x = 'x'\n"
     "    for _ in range(n // 2):\n"
-    "        a = []; b = [a]; a.append(b)\n"
+    "        if with_str:\n"
+    "            a = [x]; b = [x, a]; a.append(b)\n"
+    "        else:\n"
+    "            a = []; b = [a]; a.append(b)\n"
     "    del a, b\n"
     "    t = time.perf_counter(); c = gc.collect(); dt = time.perf_counter() - t\n"
     "    assert c >= n, c\n"
@@ -78,6 +92,7 @@ static const char PY_GC[] =
     "    t = time.perf_counter(); gc.collect(); dt = time.perf_counter() - t\n"
     "    return dt\n"
     "print(json.dumps({'collect_1e5_ns_per_obj': cycles(100000), 'collect_1e6_ns_per_obj': cycles(1000000),\n"
+    "                  'collect_out_1e5_ns_per_obj': cycles(100000, True),\n"
     "                  'live_pause_1e6_s': live(1000000), 'live_nested_pause_1e6_s': live(1000000, True)}))\n";
 
 static double min2(double a, double b) { return a < b ? a : b; }
@@ -86,6 +101,7 @@ static void keep_best(gc_figures *best, const gc_figures *f)
 {
     best->collect_1e5_ns = min2(best->collect_1e5_ns, f->collect_1e5_ns);
     best->collect_1e6_ns = min2(best->collect_1e6_ns, f->collect_1e6_ns);
+    best->collect_out_1e5_ns = min2(best->collect_out_1e5_ns, f->collect_out_1e5_ns);
     best->live_pause_1e6_s = min2(best->live_pause_1e6_s, f->live_pause_1e6_s);
     best->live_nested_pause_1e6_s = min2(best->live_nested_pause_1e6_s, f->live_nested_pause_1e6_s);
 }
@@ -101,32 +117,36 @@ int main(int argc, char **argv)
     long long rounds = bench_opt_ll(argc, argv, "--rounds", 3);
     if (rounds < 1)
         rounds = 1;
-    gc_figures ro = {1e300, 1e300, 1e300, 1e300}, py = {1e300, 1e300, 1e300, 1e300};
+    gc_figures ro = {1e300, 1e300, 1e300, 1e300, 1e300}, py = {1e300, 1e300, 1e300, 1e300, 1e300};
     int have_py = !bench_flag(argc, argv, "--no-python") && bench_python() != NULL;
     for (long long r = 0; r < rounds; r++) {
-        gc_figures f = {cycles_ns_per_obj(100000), cycles_ns_per_obj(1000000), live_pause_s(1000000, 0),
-                        live_pause_s(1000000, 1)};
+        gc_figures f = {cycles_ns_per_obj(100000, 0), cycles_ns_per_obj(1000000, 0), cycles_ns_per_obj(100000, 1),
+                        live_pause_s(1000000, 0), live_pause_s(1000000, 1)};
         keep_best(&ro, &f);
         char out[1024];
         gc_figures p;
         have_py = have_py && bench_run_python(PY_GC, out, sizeof out) == 0 &&
                   bench_json_number(out, "collect_1e5_ns_per_obj", &p.collect_1e5_ns) == 0 &&
                   bench_json_number(out, "collect_1e6_ns_per_obj", &p.collect_1e6_ns) == 0 &&
+                  bench_json_number(out, "collect_out_1e5_ns_per_obj", &p.collect_out_1e5_ns) == 0 &&
                   bench_json_number(out, "live_pause_1e6_s", &p.live_pause_1e6_s) == 0 &&
                   bench_json_number(out, "live_nested_pause_1e6_s", &p.live_nested_pause_1e6_s) == 0;
         if (have_py)
             keep_best(&py, &p);
     }
     if (!have_py)
-        py = (gc_figures){0, 0, 0, 0};
+        py = (gc_figures){0, 0, 0, 0, 0};
     if (bench_flag(argc, argv, "--json")) {
-        printf("{\"collect_1e5_ns_per_obj\": %.2f, \"collect_1e6_ns_per_obj\": %.2f, \"live_pause_1e6_s\": %.6f, "
-               "\"live_nested_pause_1e6_s\": %.6f",
-               ro.collect_1e5_ns, ro.collect_1e6_ns, ro.live_pause_1e6_s, ro.live_nested_pause_1e6_s);
+        printf("{\"collect_1e5_ns_per_obj\": %.2f, \"collect_1e6_ns_per_obj\": %.2f, \"collect_out_1e5_ns_per_obj\": %.2f, "
+               "\"live_pause_1e6_s\": %.6f, \"live_nested_pause_1e6_s\": %.6f",
+               ro.collect_1e5_ns, ro.collect_1e6_ns, ro.collect_out_1e5_ns, ro.live_pause_1e6_s,
+               ro.live_nested_pause_1e6_s);
         if (have_py)
             printf(", \"py_collect_1e5_ns_per_obj\": %.2f, \"py_collect_1e6_ns_per_obj\": %.2f, "
-                   "\"py_live_pause_1e6_s\": %.6f, \"py_live_nested_pause_1e6_s\": %.6f",
-                   py.collect_1e5_ns, py.collect_1e6_ns, py.live_pause_1e6_s, py.live_nested_pause_1e6_s);
+                   "\"py_collect_out_1e5_ns_per_obj\": %.2f, \"py_live_pause_1e6_s\": %.6f, "
+                   "\"py_live_nested_pause_1e6_s\": %.6f",
+                   py.collect_1e5_ns, py.collect_1e6_ns, py.collect_out_1e5_ns, py.live_pause_1e6_s,
+                   py.live_nested_pause_1e6_s);
         printf("}\n");
         return 0;
     }
@@ -137,6 +157,8 @@ int main(int argc, char **argv)
            ro.collect_1e5_ns, py.collect_1e5_ns, have_py ? py.collect_1e5_ns / ro.collect_1e5_ns : 0);
     printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e6 objects in 2-cycles, per object",
            ro.collect_1e6_ns, py.collect_1e6_ns, have_py ? py.collect_1e6_ns / ro.collect_1e6_ns : 0);
+    printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e5 in 2-cycles + a str, per object",
+           ro.collect_out_1e5_ns, py.collect_out_1e5_ns, have_py ? py.collect_out_1e5_ns / ro.collect_out_1e5_ns : 0);
     printf("%-40s %10.2fms %10.2fms %7.2fx\n", "pause over 1e6 live lists, nothing to free",
            ro.live_pause_1e6_s * 1e3, py.live_pause_1e6_s * 1e3,
            have_py ? py.live_pause_1e6_s / ro.live_pause_1e6_s : 0);
@@ -144,8 +166,11 @@ int main(int argc, char **argv)
            ro.live_nested_pause_1e6_s * 1e3, py.live_nested_pause_1e6_s * 1e3,
            have_py ? py.live_nested_pause_1e6_s / ro.live_nested_pause_1e6_s : 0);
     printf("\n(ratio = CPython / reclaimd: how many times faster reclaimd is)\n"
-           "(reclaimd does not track containers that hold no container: the empty lists of the third\n"
-           " row are never scanned. The fourth row has 1e6 lists that must be tracked in both runtimes;\n"
+           "(the first two rows' garbage refers to nothing outside itself: reclaimd frees it without\n"
+           " reading its references; the third row's lists each hold a shared str too, so every\n"
+           " reference is dropped one by one)\n"
+           "(reclaimd does not track containers that hold no container: the empty lists of the fourth\n"
+           " row are never scanned. The fifth row has 1e6 lists that must be tracked in both runtimes;\n"
            " CPython also tracks the 1e6 inner empty lists there.)\n");
     return 0;
 }

@@ -25,10 +25,12 @@
  *     counting frees them. Objects still alive after their clear are
  *     uncollectable: they go to the garbage list (which keeps them alive).
  *
- * Two shortcuts: when step 2 brings every object of the set to 0 and all of
+ * Shortcuts: when step 2 brings every object of the set to 0 and all of
  * them are bulk_freeable, nothing is reachable, so step 3 is one splice of
- * the whole set; and garbage of bulk_freeable objects with no finalizer run
- * skips step 6 for delete_plain_garbage, which frees it in one walk.
+ * the whole set; garbage of bulk_freeable objects with no finalizer run
+ * skips step 6 for delete_plain_garbage, which frees it in one walk; and
+ * when that whole set also holds no reference leaving it (step 2 counts
+ * them), free_closed_garbage frees it without reading its references.
  *
  * gc_refs is meaningful only on COLLECTING objects: ob_refcnt minus internal
  * references (>= 0), then >= 1 once known reachable. COLLECTING is cleared as
@@ -185,20 +187,27 @@ static uint64_t update_refs(ro_gchead *young)
     return n;
 }
 
-/* What the subtract pass carries: the full collection's epoch, and how many
+/* What the subtract pass carries: the full collection's epoch; how many
  * objects it brought to gc_refs 0 (each gets there at most once: the counts
- * only go down), so that a set found entirely at 0 needs no move pass. */
+ * only go down), so that a set found entirely at 0 needs no move pass; and
+ * how many references it saw leave the set (to atoms, untracked containers,
+ * objects of other generations), so that garbage with none needs no walk
+ * over its references to be freed. */
 typedef struct subtract_ctx {
     uint32_t epoch;
     uint64_t zeros;
+    uint64_t out;
 } subtract_ctx;
 
 static int visit_decref(ro_object *o, void *arg)
 {
+    subtract_ctx *sc = arg;
     if (collecting(o)) {
         ro_gchead *g = RO_GC_HEAD(o);
         assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
-        ((subtract_ctx *)arg)->zeros += --g->gc_refs == 0;
+        sc->zeros += --g->gc_refs == 0;
+    } else {
+        sc->out++;
     }
     return 0;
 }
@@ -308,14 +317,18 @@ static inline void lazy_init(ro_gchead *g, uint32_t epoch)
 
 static int visit_decref_full(ro_object *o, void *arg)
 {
+    subtract_ctx *sc = arg;
     if (o->ob_type->tp_flags & RO_TPFLAG_GC) {
         ro_gchead *g = RO_GC_HEAD(o);
-        if (g->gc_next == NULL)
-            return 0;                      /* not tracked: not in the set */
-        subtract_ctx *sc = arg;
+        if (g->gc_next == NULL) {
+            sc->out++;                     /* not tracked: not in the set */
+            return 0;
+        }
         lazy_init(g, sc->epoch);
         assert(g->gc_refs > 0 && "a traverse visited a reference it does not own");
         sc->zeros += --g->gc_refs == 0;
+    } else {
+        sc->out++;
     }
     return 0;
 }
@@ -337,12 +350,15 @@ static uint64_t subtract_refs_full(ro_gchead *all, subtract_ctx *sc, uint64_t *f
 
 /* Steps 1-3 on base: base keeps the reachable (no longer COLLECTING), the
  * rest moves to unreachable (still COLLECTING; UNREACHABLE too unless the
- * whole set moved in one splice). Returns how many objects base held. */
+ * whole set moved in one splice). *closed: the whole set is garbage, all
+ * bulk_freeable, and none of its references leaves it. Returns how many
+ * objects base held. */
 static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint64_t *n_unreachable,
-                                   uint64_t *n_foreign, uint32_t full_epoch)
+                                   uint64_t *n_foreign, bool *closed, uint32_t full_epoch)
 {
     uint64_t n, foreign;
-    subtract_ctx sc = {full_epoch, 0};
+    subtract_ctx sc = {full_epoch, 0, 0};
+    *closed = false;
     if (full_epoch != 0) {
         n = subtract_refs_full(base, &sc, &foreign);
     } else {
@@ -356,6 +372,7 @@ static uint64_t deduce_unreachable(ro_gchead *base, ro_gchead *unreachable, uint
         list_merge(base, unreachable);
         *n_unreachable = n;
         *n_foreign = 0;
+        *closed = sc.out == 0;
         return n;
     }
     /* With none in base, none can be among the unreachable. */
@@ -529,6 +546,33 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
     rt->gc_tracked -= n;
 }
 
+/* Garbage found by the subtract pass alone (deduce_unreachable's *closed):
+ * every reference its objects hold is to another of them and every
+ * reference to them is from another of them, all of them bulk_freeable,
+ * no finalizer run. Nothing outside loses a reference, so each object goes
+ * as the walk reaches it, its references never read: one pass that only
+ * frees blocks. (The subtract pass has checked the counts: each object's
+ * gc_refs went from its reference count to zero.) */
+static void free_closed_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
+{
+    drop_ctx c = {.rt = rt};
+    ro_freebatch_init(&c.blocks);
+    ro_mem_hold_release(rt);
+    ro_gchead *g = unreachable->gc_next;
+    while (g != unreachable) {
+        ro_gchead *next = g->gc_next;
+        __builtin_prefetch(next->gc_next);
+        assert(g->gc_refs == 0 && (g->gc_flags & RO_GCF_COLLECTING));
+        free_garbage_object(&c, RO_GC_OBJ(g));
+        g = next;
+    }
+    ro_freebatch_flush(rt, &c.blocks);
+    ro_mem_resume_release(rt);
+    assert(c.freed == n && "closed garbage miscounted");
+    list_init(unreachable);
+    rt->gc_tracked -= n;
+}
+
 int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_report *out)
 {
     if (generation < 0 || generation >= RO_GC_NGENS) {
@@ -558,7 +602,8 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
         rt->gc_epoch = rt->gc_epoch + 1 < (1u << (32 - RO_GCF_EPOCH_SHIFT)) ? rt->gc_epoch + 1 : 1;
         epoch = rt->gc_epoch;
     }
-    r.examined = deduce_unreachable(young, &unreachable, &doomed, &foreign, epoch);
+    bool closed;
+    r.examined = deduce_unreachable(young, &unreachable, &doomed, &foreign, &closed, epoch);
     uint64_t survivors = r.examined - doomed;
     if (young != old) {
         list_merge(young, old);
@@ -575,13 +620,15 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
          * run steps 1-3 again on the garbage; what is reachable now survives. */
         ro_gchead still;
         list_init(&still);
-        uint64_t n = deduce_unreachable(&unreachable, &still, &doomed, &foreign, 0);
+        uint64_t n = deduce_unreachable(&unreachable, &still, &doomed, &foreign, &closed, 0);
         r.resurrected = n - doomed;
         list_merge(&unreachable, old);
         list_merge(&still, &unreachable);
     }
     r.files_closed = rt->files_unclosed - unclosed0;
-    if (foreign == 0 && r.finalized == 0)
+    if (foreign == 0 && r.finalized == 0 && closed)
+        free_closed_garbage(rt, &unreachable, doomed);
+    else if (foreign == 0 && r.finalized == 0)
         delete_plain_garbage(rt, &unreachable, doomed);
     else
         r.uncollectable = delete_garbage(rt, &unreachable, old);

@@ -98,6 +98,58 @@ static void two_list_cycle_is_collected(void **state)
     assert_int_equal(base_bytes(rt), base);
 }
 
+/* A ring of lists and one-item tuples, every third link through a tuple.
+ * extra: 0 none; 1 the first list also holds a float nothing else holds; 2 it
+ * holds an untracked empty list. Returns the number of containers (the
+ * untracked list not counted: it is not in the collected set). */
+static uint64_t build_ring(ro_state *rt, int n, int extra)
+{
+    ro_object *first = ro_list_new(rt, 0), *prev = first;
+    uint64_t count = 1;
+    if (extra == 1)
+        ro_list_append_steal(rt, first, ro_float_from_double(rt, 2.5));
+    else if (extra == 2)
+        ro_list_append_steal(rt, first, ro_list_new(rt, 0));
+    for (int i = 1; i < n; i++) {
+        ro_object *x;
+        if (i % 3 == 0) {
+            x = ro_tuple_from_array(rt, &prev, 1);
+        } else {
+            x = ro_list_new(rt, 1);
+            ro_list_append(rt, x, prev);
+        }
+        if (prev != first)
+            ro_decref(rt, prev);
+        prev = x;
+        count++;
+    }
+    ro_list_append(rt, first, prev);
+    ro_decref(rt, prev);
+    ro_decref(rt, first);
+    return count;
+}
+
+/* Garbage none of whose references leaves it is freed without its
+ * references being read (AddressSanitizer would see a read of a freed
+ * neighbour); garbage with one reference out frees that referent exactly
+ * once. Full and young collections, exact counts, memory back to the start. */
+static void closed_and_open_garbage_free_exactly(void **state)
+{
+    ro_state *rt = RT(state);
+    uint64_t base = base_bytes(rt);
+    for (int gen = 0; gen <= 2; gen += 2)
+        for (int extra = 0; extra < 3; extra++) {
+            uint64_t n = build_ring(rt, 3000, extra);
+            assert_true(base_bytes(rt) > base);
+            ro_gc_report r;
+            assert_int_equal(ro_gc_collect(rt, gen, &r), (int64_t)n);
+            assert_int_equal(r.examined, n);
+            assert_int_equal(r.uncollectable, 0);
+            assert_int_equal(ro_gc_tracked(rt), 0);
+            assert_int_equal(base_bytes(rt), base);
+        }
+}
+
 static void self_reference_is_collected(void **state)
 {
     ro_state *rt = RT(state);
@@ -751,6 +803,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_list_cycle_is_collected, gc_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(closed_and_open_garbage_free_exactly, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(self_reference_is_collected, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(million_node_ring_is_collected, gc_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(cycles_through_dicts_tuples_and_lists, gc_setup, test_rt_teardown),
