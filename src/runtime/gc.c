@@ -199,7 +199,7 @@ typedef struct subtract_ctx {
     uint64_t out;
 } subtract_ctx;
 
-static int visit_decref(ro_object *o, void *arg)
+static inline __attribute__((always_inline)) int visit_decref(ro_object *o, void *arg)
 {
     subtract_ctx *sc = arg;
     if (collecting(o)) {
@@ -315,7 +315,7 @@ static inline void lazy_init(ro_gchead *g, uint32_t epoch)
     }
 }
 
-static int visit_decref_full(ro_object *o, void *arg)
+static inline __attribute__((always_inline)) int visit_decref_full(ro_object *o, void *arg)
 {
     subtract_ctx *sc = arg;
     if (o->ob_type->tp_flags & RO_TPFLAG_GC) {
