@@ -129,8 +129,9 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     if (events == NULL || !ro_is_kind(events, RO_K_LIST))
         BAD(events == NULL ? "events is missing" : "events must be an array (got %s)",
             events ? kind_name(events) : "");
-    a.by_type = ro_dict_new(rt);
-    a.tags = ro_dict_new(rt);
+    /* Room for the usual handful of types and tags without growing. */
+    a.by_type = ro_dict_new_presized(rt, 10);
+    a.tags = ro_dict_new_presized(rt, 10);
     if (a.by_type == NULL || a.tags == NULL)
         goto fail;
     size_t n = ro_list_len(events), namounts = 0;
@@ -178,7 +179,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         RT_CHECK(ro_dict_count(rt, a.by_type, type, 1));
     }
 
-    a.out = ro_dict_new(rt);
+    a.out = ro_dict_new_presized(rt, K_TOP_TAG - K_USER_ID + 1);   /* the result's keys */
     if (a.out == NULL)
         goto fail;
     ro_object *none = ro_none(rt);
@@ -200,7 +201,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     while (ro_dict_next(a.by_type, &pos, &k, &v))
         names[i++] = k;
     qsort(names, nt, sizeof *names, cmp_str_obj);
-    ro_object *sorted = ro_dict_new(rt);
+    ro_object *sorted = ro_dict_new_presized(rt, nt);
     int r = sorted == NULL ? -1 : 0;
     for (i = 0; r == 0 && i < nt; i++)
         r = ro_dict_set(rt, sorted, names[i], ro_dict_get(rt, a.by_type, names[i]));

@@ -317,13 +317,7 @@ static bool is_digit(uint8_t c)
     return c >= '0' && c <= '9';
 }
 
-/* Whether the word holds 8 ASCII digits: a digit is 0x30..0x39, so its high
- * nibble is 3, and still 3 after adding 6 to the byte (no carry out of it). */
-static inline bool eight_digits(uint64_t w)
-{
-    const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull;
-    return ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) == 0x3333333333333333ull;
-}
+static const uint64_t pow10_u64[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
 /* The value of the 8 digits in w, the first (most significant) digit in its
  * lowest byte: neighbouring digits, then pairs, then quads are combined in
@@ -336,15 +330,40 @@ static inline uint64_t eight_digits_value(uint64_t w)
     return (w * 10000 + (w >> 32)) & 0xFFFFFFFFull;
 }
 
+/* The run of digits at p, up to 8 (fewer where end comes first): returns how
+ * many, their value in *v. A digit is 0x30..0x39: its high nibble is 3, and
+ * still 3 after adding 6 to the byte. The addition can carry only out of a
+ * byte of 0xFA or more, a non-digit, so the bytes before the first non-digit
+ * are judged right. Shifting the word up by the bytes that are not digits
+ * leaves the digits last and zeros (leading zero digits) before them. */
+static inline size_t digit_run(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    if (end - p >= 8) {
+        const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull, low7 = 0x7F7F7F7F7F7F7F7Full;
+        uint64_t w = load_le64(p);
+        uint64_t x = ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) ^ 0x3333333333333333ull;
+        uint64_t bad = (((x & low7) + low7) | x) & ~low7;   /* top bit of every non-digit byte */
+        size_t k = bad == 0 ? 8 : (size_t)__builtin_ctzll(bad) >> 3;
+        *v = k == 0 ? 0 : eight_digits_value(w << (64 - 8 * k));
+        return k;
+    }
+    size_t k = 0;
+    uint64_t acc = 0;
+    for (; k < 8 && p + k < end && is_digit(p[k]); k++)
+        acc = acc * 10 + (uint64_t)(p[k] - '0');
+    *v = acc;
+    return k;
+}
+
 static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* One pass over the number: the integer part's digits eight at a time where
- * there are eight, then one by one. A float of at most 15 digits in all and a
+/* One pass over the number: its digits up to eight at a time (digit_run),
+ * the integer part's and the fraction's. A float of at most 15 digits in all and a
  * power of ten up to 22 takes Clinger's fast path: an exact integer times or
  * over an exact power of ten is one IEEE operation, the correctly rounded
  * double (what strtod returns); other floats go to strtod. */
-static ro_object *parse_number(nj_parser *ps)
+static __attribute__((noinline)) ro_object *parse_number(nj_parser *ps)
 {
     const uint8_t *s = ps->p, *p = ps->p, *end = ps->end;
     bool neg = *p == '-';
@@ -360,14 +379,17 @@ static ro_object *parse_number(nj_parser *ps)
     /* Up to 19 digits cannot overflow 64 bits; more (no leading zero) is
      * at least 10^19, past the int64 range either way. */
     const uint8_t *digits = p;
-    uint64_t mag = 0, w;
-    while (p - digits < 16 && end - p >= 8 && eight_digits(w = load_le64(p))) {
-        mag = mag * 100000000u + eight_digits_value(w);
-        p += 8;
+    uint64_t mag, run;
+    size_t k = digit_run(p, end, &mag);
+    p += k;
+    if (k == 8) {
+        k = digit_run(p, end, &run);
+        mag = mag * pow10_u64[k] + run;
+        p += k;
+        for (; p < end && is_digit(*p); p++)   /* past 16 digits: one by one */
+            if (p - digits < 19)
+                mag = mag * 10 + (uint64_t)(*p - '0');
     }
-    for (; p < end && is_digit(*p); p++)
-        if (p - digits < 19)
-            mag = mag * 10 + (uint64_t)(*p - '0');
     size_t ndigits = (size_t)(p - digits), fdigits = 0;
     bool is_float = false;
     uint64_t m = mag;          /* integer and fraction digits: exact when ndigits + fdigits <= 15 */
@@ -378,8 +400,12 @@ static ro_object *parse_number(nj_parser *ps)
         if (p >= end || !is_digit(*p))
             return fail(ps, p, "expected a digit after the decimal point");
         const uint8_t *f = p;
-        for (; p < end && is_digit(*p); p++)
-            m = m * 10 + (uint64_t)(*p - '0');     /* wraps harmlessly when too long to be used */
+        k = digit_run(p, end, &run);
+        m = m * pow10_u64[k] + run;               /* wraps harmlessly when too long to be used */
+        p += k;
+        if (k == 8)
+            for (; p < end && is_digit(*p); p++)
+                m = m * 10 + (uint64_t)(*p - '0');
         fdigits = (size_t)(p - f);
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
@@ -438,6 +464,21 @@ static ro_object *parse_literal(nj_parser *ps, const char *word, ro_object *valu
     return value;   /* immortal singletons: no incref needed */
 }
 
+/* A value inside an array or object: strings and numbers, most of them, are
+ * read at once; containers and literals go through parse_value. */
+static inline __attribute__((always_inline)) ro_object *parse_member(nj_parser *ps)
+{
+    skip_ws(ps);
+    if (ps->p < ps->end) {
+        uint8_t c = *ps->p;
+        if (c == '"')
+            return parse_string(ps, false, NULL);
+        if (is_digit(c) || c == '-')
+            return parse_number(ps);
+    }
+    return parse_value(ps);
+}
+
 static ro_object *parse_array(nj_parser *ps)
 {
     const uint8_t *open = ps->p++;
@@ -453,10 +494,11 @@ static ro_object *parse_array(nj_parser *ps)
         return l;
     }
     for (;;) {
-        ro_object *v = parse_value(ps);
+        ro_object *v = parse_member(ps);
         if (v == NULL || ro_list_append_steal(ps->rt, l, v) != 0)
             goto fail;
-        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p != ',')
+            skip_ws(ps);                /* (a ',' right after the value needs no look for whitespace) */
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
             continue;
@@ -524,14 +566,15 @@ static ro_object *parse_object(nj_parser *ps)
                     ps->shape_used = ps->depth;
             }
         }
-        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p != ':')
+            skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
             ro_decref(ps->rt, k);
             fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
             goto fail;
         }
         ps->p++;
-        ro_object *v = parse_value(ps);
+        ro_object *v = parse_member(ps);
         if (v == NULL) {
             ro_decref(ps->rt, k);
             goto fail;
@@ -540,7 +583,8 @@ static ro_object *parse_object(nj_parser *ps)
         ro_decref(ps->rt, k);
         if (r != 0)
             goto fail;
-        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p != ',')
+            skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
             continue;

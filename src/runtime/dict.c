@@ -534,3 +534,13 @@ ro_object *ro_dict_new(ro_state *rt)
     ro_gc_after_alloc(rt);     /* untracked until it holds a container */
     return o;
 }
+
+ro_object *ro_dict_new_presized(ro_state *rt, size_t n)
+{
+    ro_object *o = ro_dict_new(rt);
+    if (o != NULL && n > ((ro_dict *)o)->d_usable && dict_resize(rt, (ro_dict *)o, n) != 0) {
+        ro_decref(rt, o);
+        return NULL;
+    }
+    return o;
+}

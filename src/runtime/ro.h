@@ -502,6 +502,9 @@ typedef struct ro_dict {
 
 /* Returns: new. */
 ro_object *ro_dict_new(ro_state *rt);
+/* An empty dict with room for n entries before it grows (as CPython's
+ * _PyDict_NewPresized): for a dict whose size is known up front. Returns: new. */
+ro_object *ro_dict_new_presized(ro_state *rt, size_t n);
 /* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
 /* d[key] = value. Returns 0 or -1. Steals: value (also on failure). */

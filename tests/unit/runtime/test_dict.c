@@ -167,10 +167,52 @@ static void count_adds_in_place_and_refuses_what_is_not_an_int(void **state)
     ro_decref(rt, l); ro_decref(rt, a); ro_decref(rt, a2); ro_decref(rt, b); ro_decref(rt, c); ro_decref(rt, d);
 }
 
+/* A presized dict takes n entries in the table it was made with (no
+ * growth), holds them as any dict does, and still grows past n. */
+static void presized_dicts_take_n_entries_without_growing(void **state)
+{
+    ro_state *rt = RT(state);
+    static const size_t sizes[] = {0, 1, 5, 6, 10, 11, 21, 22, 100, 1000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        ro_object *o = ro_dict_new_presized(rt, n);
+        assert_non_null(o);
+        ro_dict *d = (ro_dict *)o;
+        assert_true(d->d_usable >= n);
+        int32_t *table = d->d_index;
+        for (size_t i = 0; i < n; i++) {
+            ro_object *k = ro_int_from_i64(rt, (int64_t)(i * 7919));
+            assert_int_equal(ro_dict_set_steal(rt, o, k, ro_int_from_i64(rt, (int64_t)i)), 0);
+            ro_decref(rt, k);
+            if (n > 5)                              /* beyond the smallest table: made up front */
+                assert_ptr_equal(d->d_index, table);
+        }
+        assert_int_equal(ro_dict_len(o), n);
+        for (size_t i = 0; i < n; i++) {
+            ro_object *k = ro_int_from_i64(rt, (int64_t)(i * 7919));
+            ro_object *v = ro_dict_get(rt, o, k);
+            assert_non_null(v);
+            assert_int_equal(ro_int_value(v), (int64_t)i);
+            ro_decref(rt, k);
+        }
+        size_t room = d->d_usable;
+        for (size_t i = n; i <= room; i++) {         /* one past the room: it grows */
+            ro_object *k = ro_int_from_i64(rt, (int64_t)(i * 7919));
+            assert_int_equal(ro_dict_set_steal(rt, o, k, ro_int_from_i64(rt, (int64_t)i)), 0);
+            ro_decref(rt, k);
+        }
+        assert_int_equal(ro_dict_len(o), room + 1);
+        assert_true(d->d_usable > room);
+        ro_decref(rt, o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(million_int_keys_with_deletions, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(presized_dicts_take_n_entries_without_growing, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(str_keys_and_overwrites, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(unhashable_and_missing_keys_are_errors, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(numeric_keys_unify_like_python, test_rt_setup, test_rt_teardown),
