@@ -35,8 +35,23 @@ static inline int put(ro_state *rt, nj_buf *out, const char *s, size_t n)
     return 0;
 }
 
-static int emit_str(ro_state *rt, const char *s, size_t n, nj_buf *out)
+/* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
+ * one escaping pass that finds nothing to escape sets). */
+static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
 {
+    const char *s = ro_str_utf8(o);
+    size_t n = ro_str_nbytes(o);
+    ro_str *so = (ro_str *)o;
+    if (so->s_state & RO_STR_NOESC) {
+        char *d = room(rt, out, n + 2);
+        if (d == NULL)
+            return -1;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        out->len += n + 2;
+        return 0;
+    }
     if (n > (SIZE_MAX - 2) / 6) {
         ro_err_nomem(rt, SIZE_MAX);
         return -1;
@@ -69,6 +84,8 @@ static int emit_str(ro_state *rt, const char *s, size_t n, nj_buf *out)
         }
     }
     *d++ = '"';
+    if ((size_t)(d - start) == n + 2)
+        so->s_state |= RO_STR_NOESC;
     out->len += (size_t)(d - start);
     return 0;
 }
@@ -104,7 +121,7 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
         return 0;
     }
     case RO_K_STR:
-        return emit_str(rt, ro_str_utf8(o), ro_str_nbytes(o), out);
+        return emit_str(rt, o, out);
     case RO_K_LIST:
     case RO_K_TUPLE: {
         bool list = RO_TYPE(o)->tp_kind == RO_K_LIST;
@@ -130,7 +147,7 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                 return -1;
             }
             if ((i++ != 0 && put(rt, out, ", ", 2) != 0) ||
-                emit_str(rt, ro_str_utf8(k), ro_str_nbytes(k), out) != 0 ||
+                emit_str(rt, k, out) != 0 ||
                 put(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
                 return -1;
         }

@@ -108,13 +108,11 @@ static int scratch_reserve(nj_parser *ps, size_t need)
 
 static ro_object *parse_value(nj_parser *ps);
 
-/* Bytes from q that need no second look in a string, eight at a time: a
- * word with no quote, backslash, control byte or byte >= 0x80 is skipped
- * whole; in the first word with one, the lowest flagged byte is the first
- * such byte (the borrow of the zero-byte test only flags bytes above a true
- * one), so the scan stops exactly there. */
+#define NJ_ONES 0x0101010101010101ull
+#define NJ_HIGHS 0x8080808080808080ull
+
 /* The 8 bytes at p as a word whose lowest byte is p[0], on any byte order. */
-static inline uint64_t load_le64(const uint8_t *p)
+static inline uint64_t nj_load_le64(const uint8_t *p)
 {
     uint64_t w;
     memcpy(&w, p, 8);
@@ -124,14 +122,25 @@ static inline uint64_t load_le64(const uint8_t *p)
     return w;
 }
 
+/* The top bit of each byte of w that ends a plain run of string text: '"',
+ * '\\', a control byte (< 0x20). Exact for the lowest such byte (find it with
+ * ctz); a borrow may also flag bytes above it. */
+static inline uint64_t nj_escape_bytes(uint64_t w)
+{
+    uint64_t quote = w ^ (NJ_ONES * '"'), bslash = w ^ (NJ_ONES * '\\');
+    return (((quote - NJ_ONES) & ~quote) | ((bslash - NJ_ONES) & ~bslash) | ((w - NJ_ONES * 0x20) & ~w)) & NJ_HIGHS;
+}
+
+/* Bytes from q that need no second look in a string, eight at a time: a
+ * word with no quote, backslash, control byte or byte >= 0x80 is skipped
+ * whole; in the first word with one, the lowest flagged byte is the first
+ * such byte (the borrow of the zero-byte test only flags bytes above a true
+ * one), so the scan stops exactly there. */
 static inline const uint8_t *plain_run(const uint8_t *q, const uint8_t *end)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     while (end - q >= 8) {
-        uint64_t w = load_le64(q);
-        uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
-        uint64_t hit = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((w - ones * 0x20) & ~w) | w;
-        hit &= highs;
+        uint64_t w = nj_load_le64(q);
+        uint64_t hit = nj_escape_bytes(w) | (w & NJ_HIGHS);   /* and non-ASCII: validated one by one */
         if (hit != 0)
             return q + (__builtin_ctzll(hit) >> 3);
         q += 8;
@@ -232,7 +241,10 @@ static ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
         if (plain != NULL)
             *plain = true;
         ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, len) : ro_str_shared_utf8(ps->rt, text, len);
-        return s != NULL ? s : fail_rt(ps);
+        if (s == NULL)
+            return fail_rt(ps);
+        ((ro_str *)s)->s_state |= RO_STR_NOESC;    /* the run had none of those bytes */
+        return s;
     }
     if (plain != NULL)
         *plain = false;
@@ -340,7 +352,7 @@ static inline size_t digit_run(const uint8_t *p, const uint8_t *end, uint64_t *v
 {
     if (end - p >= 8) {
         const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull, low7 = 0x7F7F7F7F7F7F7F7Full;
-        uint64_t w = load_le64(p);
+        uint64_t w = nj_load_le64(p);
         uint64_t x = ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) ^ 0x3333333333333333ull;
         uint64_t bad = (((x & low7) + low7) | x) & ~low7;   /* top bit of every non-digit byte */
         size_t k = bad == 0 ? 8 : (size_t)__builtin_ctzll(bad) >> 3;

@@ -338,6 +338,10 @@ size_t ro_format_i64(int64_t v, char *out);
 #define RO_STR_HASHED   1u   /* s_hash is valid */
 #define RO_STR_INTERNED 2u   /* the one object for this text in the intern table */
 #define RO_STR_ASCII    4u   /* every byte < 0x80: code points == bytes */
+/* No control byte (< 0x20), '"' or '\\': a writer that escapes only those (JSON)
+ * copies the text as it is. Set by whoever has seen the bytes (the NDJSON
+ * parser, the serializer after one look); never cleared (str is immutable). */
+#define RO_STR_NOESC    8u
 
 typedef struct ro_str {
     ro_varobject ob_base;   /* ob_size = length in bytes */

@@ -223,7 +223,7 @@ ro_object *ro_str_concat(ro_state *rt, ro_object *a, ro_object *b)
     memcpy(s->s_data, ro_str_utf8(a), na);
     memcpy(s->s_data + na, ro_str_utf8(b), nb);
     s->s_len = ro_str_len(a) + ro_str_len(b);
-    s->s_state = ((ro_str *)a)->s_state & ((ro_str *)b)->s_state & RO_STR_ASCII;
+    s->s_state = ((ro_str *)a)->s_state & ((ro_str *)b)->s_state & (RO_STR_ASCII | RO_STR_NOESC);
     return RO_OBJ(s);
 }
 

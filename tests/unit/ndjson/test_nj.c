@@ -395,6 +395,45 @@ static void emitted_strings_escape_every_control_byte(void **state)
     ro_decref(rt, s);
 }
 
+/* A str known to need no escape (RO_STR_NOESC: the parser's plain strings,
+ * any str after one escaping pass found nothing, a concatenation of two such)
+ * is copied as it is; one that needs escapes never gets the mark, however
+ * often it is written. */
+static void strings_known_to_need_no_escape_are_copied(void **state)
+{
+    ro_state *rt = RT(state);
+    const char *in = "[\"plain text\", \"quo\\\"te\", \"caf\\u00e9\", \"tab\\there\"]";
+    static const char *const want[] = {"\"plain text\"", "\"quo\\\"te\"", "\"caf\xc3\xa9\"", "\"tab\\there\""};
+    static const bool noesc_after[] = {true, false, true, false};
+    nj_error err;
+    ro_object *l = nj_parse(rt, in, strlen(in), NULL, &err);
+    if (l == NULL)
+        fail_msg("did not parse: %s", err.msg);
+    assert_true(((ro_str *)ro_list_get_item(rt, l, 0))->s_state & RO_STR_NOESC);      /* from the plain run */
+    assert_false(((ro_str *)ro_list_get_item(rt, l, 2))->s_state & RO_STR_NOESC);     /* made from an escape */
+    for (size_t i = 0; i < 4; i++) {
+        ro_object *x = ro_list_get_item(rt, l, i);
+        for (int rep = 0; rep < 2; rep++) {
+            nj_buf b = {0};
+            assert_int_equal(nj_emit(rt, x, &b), 0);
+            assert_string_equal(b.data, want[i]);
+            ro_sbuf_free(&b);
+            assert_int_equal((((ro_str *)x)->s_state & RO_STR_NOESC) != 0, noesc_after[i]);
+        }
+    }
+    ro_object *both = ro_str_concat(rt, ro_list_get_item(rt, l, 0), ro_list_get_item(rt, l, 2));
+    ro_object *mixed = ro_str_concat(rt, ro_list_get_item(rt, l, 0), ro_list_get_item(rt, l, 1));
+    assert_true(((ro_str *)both)->s_state & RO_STR_NOESC);
+    assert_false(((ro_str *)mixed)->s_state & RO_STR_NOESC);
+    nj_buf b = {0};
+    assert_int_equal(nj_emit(rt, mixed, &b), 0);
+    assert_string_equal(b.data, "\"plain textquo\\\"te\"");
+    ro_sbuf_free(&b);
+    ro_decref(rt, both);
+    ro_decref(rt, mixed);
+    ro_decref(rt, l);
+}
+
 static void injected_allocation_failures_fail_cleanly(void **state)
 {
     ro_state *rt = RT(state);
@@ -429,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(strings_known_to_need_no_escape_are_copied, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("ndjson", tests, NULL, NULL);
