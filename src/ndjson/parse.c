@@ -228,13 +228,17 @@ static size_t put_utf8(char *d, uint32_t cp)
 /* ps->p is at the opening quote. Unescaped text is built in scratch; the
  * runtime string is made once at the end (keys are interned). *plain (may be
  * NULL) tells whether the text was one plain run in the input. */
-static ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
+static ro_object *parse_string_escaped(nj_parser *ps, bool key, const uint8_t *open);
+
+/* The string at ps->p (its opening quote). Most strings are one plain run up
+ * to the closing quote: made straight from the input, without a copy
+ * through scratch, here; the others (escapes, non-ASCII to validate) in
+ * parse_string_escaped, out of line, so that this path stays small. */
+static inline ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
 {
     const uint8_t *open = ps->p++;
-    /* Most strings are one plain run up to the closing quote: made straight
-     * from the input, without a copy through scratch. */
     const uint8_t *q = plain_run(ps->p, ps->end);
-    if (q < ps->end && *q == '"') {
+    if (__builtin_expect(q < ps->end && *q == '"', 1)) {
         const char *text = (const char *)ps->p;
         size_t len = (size_t)(q - ps->p);
         ps->p = q + 1;
@@ -248,6 +252,12 @@ static ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
     }
     if (plain != NULL)
         *plain = false;
+    return parse_string_escaped(ps, key, open);
+}
+
+static __attribute__((noinline)) ro_object *parse_string_escaped(nj_parser *ps, bool key, const uint8_t *open)
+{
+    ps->p = open + 1;
     size_t n = 0;
     for (;;) {
         const uint8_t *run = ps->p;
