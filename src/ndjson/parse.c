@@ -111,17 +111,6 @@ static ro_object *parse_value(nj_parser *ps);
 #define NJ_ONES 0x0101010101010101ull
 #define NJ_HIGHS 0x8080808080808080ull
 
-/* The 8 bytes at p as a word whose lowest byte is p[0], on any byte order. */
-static inline uint64_t nj_load_le64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
 /* The top bit of each byte of w that ends a plain run of string text: '"',
  * '\\', a control byte (< 0x20). Exact for the lowest such byte (find it with
  * ctz); a borrow may also flag bytes above it. */
@@ -139,7 +128,7 @@ static inline uint64_t nj_escape_bytes(uint64_t w)
 static inline const uint8_t *plain_run(const uint8_t *q, const uint8_t *end)
 {
     while (end - q >= 8) {
-        uint64_t w = nj_load_le64(q);
+        uint64_t w = ro_load_le64(q);
         uint64_t hit = nj_escape_bytes(w) | (w & NJ_HIGHS);   /* and non-ASCII: validated one by one */
         if (hit != 0)
             return q + (__builtin_ctzll(hit) >> 3);
@@ -362,7 +351,7 @@ static inline size_t digit_run(const uint8_t *p, const uint8_t *end, uint64_t *v
 {
     if (end - p >= 8) {
         const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull, low7 = 0x7F7F7F7F7F7F7F7Full;
-        uint64_t w = nj_load_le64(p);
+        uint64_t w = ro_load_le64(p);
         uint64_t x = ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) ^ 0x3333333333333333ull;
         uint64_t bad = (((x & low7) + low7) | x) & ~low7;   /* top bit of every non-digit byte */
         size_t k = bad == 0 ? 8 : (size_t)__builtin_ctzll(bad) >> 3;

@@ -30,7 +30,7 @@
  * the whole set; garbage of bulk_freeable objects with no finalizer run
  * skips step 6 for delete_plain_garbage, which frees it in one walk; and
  * when that whole set also holds no reference leaving it (step 2 counts
- * them), free_closed_garbage frees it without reading its references.
+ * them), that walk frees it without reading its references.
  *
  * gc_refs is meaningful only on COLLECTING objects: ob_refcnt minus internal
  * references (>= 0), then >= 1 once known reachable. COLLECTING is cleared as
@@ -518,7 +518,15 @@ static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *
     return 0;
 }
 
-static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
+/* closed: the garbage was found by the subtract pass alone and holds no
+ * reference leaving it (deduce_unreachable's *closed): every reference its
+ * objects hold is to another of them and every reference to them is from
+ * another of them, so nothing outside loses a reference and each object
+ * goes as the walk reaches it, its references never read (the subtract
+ * pass has checked the counts: each gc_refs went from its reference count
+ * to zero). Always inlined, so each caller's walk has one of the two. */
+static inline __attribute__((always_inline)) void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable,
+                                                                       uint64_t n, bool closed)
 {
     drop_ctx c = {.rt = rt};
     ro_freebatch_init(&c.blocks);
@@ -531,10 +539,14 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
         __builtin_prefetch(next->gc_next);
         ro_object *o = RO_GC_OBJ(g);
         assert(g->gc_refs == 0 && (g->gc_flags & RO_GCF_COLLECTING));
-        traverse(o, visit_drop, &c);
-        g->gc_refs = 1;
-        if (o->ob_refcnt == 0)
+        if (closed) {
             free_garbage_object(&c, o);
+        } else {
+            traverse(o, visit_drop, &c);
+            g->gc_refs = 1;
+            if (o->ob_refcnt == 0)
+                free_garbage_object(&c, o);
+        }
         g = next;
     }
     /* Generation 0's count is not decremented per object: the collection
@@ -542,33 +554,6 @@ static void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t 
     ro_freebatch_flush(rt, &c.blocks);
     ro_mem_resume_release(rt);
     assert(c.freed == n && "garbage left alive after its references were dropped");
-    list_init(unreachable);
-    rt->gc_tracked -= n;
-}
-
-/* Garbage found by the subtract pass alone (deduce_unreachable's *closed):
- * every reference its objects hold is to another of them and every
- * reference to them is from another of them, all of them bulk_freeable,
- * no finalizer run. Nothing outside loses a reference, so each object goes
- * as the walk reaches it, its references never read: one pass that only
- * frees blocks. (The subtract pass has checked the counts: each object's
- * gc_refs went from its reference count to zero.) */
-static void free_closed_garbage(ro_state *rt, ro_gchead *unreachable, uint64_t n)
-{
-    drop_ctx c = {.rt = rt};
-    ro_freebatch_init(&c.blocks);
-    ro_mem_hold_release(rt);
-    ro_gchead *g = unreachable->gc_next;
-    while (g != unreachable) {
-        ro_gchead *next = g->gc_next;
-        __builtin_prefetch(next->gc_next);
-        assert(g->gc_refs == 0 && (g->gc_flags & RO_GCF_COLLECTING));
-        free_garbage_object(&c, RO_GC_OBJ(g));
-        g = next;
-    }
-    ro_freebatch_flush(rt, &c.blocks);
-    ro_mem_resume_release(rt);
-    assert(c.freed == n && "closed garbage miscounted");
     list_init(unreachable);
     rt->gc_tracked -= n;
 }
@@ -627,9 +612,9 @@ int64_t ro_gc_collect_reason(ro_state *rt, int generation, int reason, ro_gc_rep
     }
     r.files_closed = rt->files_unclosed - unclosed0;
     if (foreign == 0 && r.finalized == 0 && closed)
-        free_closed_garbage(rt, &unreachable, doomed);
+        delete_plain_garbage(rt, &unreachable, doomed, true);
     else if (foreign == 0 && r.finalized == 0)
-        delete_plain_garbage(rt, &unreachable, doomed);
+        delete_plain_garbage(rt, &unreachable, doomed, false);
     else
         r.uncollectable = delete_garbage(rt, &unreachable, old);
     r.collected = doomed - r.uncollectable;

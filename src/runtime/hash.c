@@ -16,16 +16,6 @@
         v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);            \
     } while (0)
 
-static uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
 uint64_t ro_siphash(uint64_t k0, uint64_t k1, int crounds, int drounds, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -35,7 +25,7 @@ uint64_t ro_siphash(uint64_t k0, uint64_t k1, int crounds, int drounds, const vo
     uint64_t v3 = k1 ^ 0x7465646279746573ull;
     size_t full = n & ~(size_t)7;
     for (size_t i = 0; i < full; i += 8) {
-        uint64_t m = load_le64(p + i);
+        uint64_t m = ro_load_le64(p + i);
         v3 ^= m;
         for (int r = 0; r < crounds; r++)
             SIPROUND;

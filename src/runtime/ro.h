@@ -375,6 +375,18 @@ ro_object *ro_str_from_format(ro_state *rt, const char *fmt, ...)
 static inline const char *ro_str_utf8(const ro_object *o) { return ((const ro_str *)o)->s_data; }
 static inline size_t ro_str_nbytes(const ro_object *o) { return RO_SIZE(o); }
 
+/* The 8 bytes at p as a word whose lowest byte is p[0], on any byte order
+ * (for code that reads text eight bytes at a time: hashing, scanning). */
+static inline uint64_t ro_load_le64(const void *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
 /* a[0..n) == b[0..n), inline for short texts such as keys (a call to
  * memcmp costs more than the compare there): two overlapping loads of 8 or
  * 4 bytes cover up to 16 bytes; longer texts go to memcmp. */
