@@ -543,7 +543,9 @@ void ro_drop_atoms(ro_state *rt, ro_object *const *items, size_t n);
  * back, so a pool whose blocks arrive together empties in one piece with no
  * link written. A block's bytes leave the statistics when it is added;
  * large blocks go back at once. */
-#define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN)   /* more blocks than a pool holds */
+/* More blocks than a pool holds: a run's blocks stay allocated until it goes
+ * back, so no block of its pool can come again to the same run. */
+#define RO_FREEBATCH_MAX (RO_POOL_SIZE / RO_ALIGN)
 #define RO_FREEBATCH_LANES 4
 #define RO_FREELANE_NONE UINT32_MAX
 typedef struct ro_freelane {
