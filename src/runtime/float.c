@@ -184,7 +184,7 @@ static const uint64_t P10[20] = {
  * boundary included when m is even. (Below a power of two the gap is half as
  * wide, but a power of two in this range has at most 15 significant digits:
  * its 15-digit candidate is exact.) Returns the digit count, or 0 for a
- * outside that range (the caller then asks printf). */
+ * outside that range (the caller then tries format_short_decimal, then printf). */
 static int digits_exact(double a, char *digits, int *exp10)
 {
     uint64_t bits;
@@ -298,15 +298,20 @@ static size_t format_special(double v, char *out)
     return 0;
 }
 
+/* The exact search first: in [2^-12, 1e15) it is cheaper on the whole than
+ * trying short decimals first, which a sum or a mean is not (the summary
+ * job's four floats a user: 550 instructions a float against 690, callgrind);
+ * short decimals then cover [1e-4, 2^-12), printf the rest. */
 size_t ro_format_double(double v, char *out)
 {
+    char digits[24];
+    int exp, nd = digits_exact(fabs(v), digits, &exp);
+    if (nd != 0)
+        return layout(v < 0, digits, nd, exp, out);
     size_t n = format_short_decimal(v, out);
     if (n != 0 || (n = format_special(v, out)) != 0)
         return n;
-    char digits[24];
-    int exp, nd = digits_exact(fabs(v), digits, &exp);
-    if (nd == 0)
-        nd = digits_by_printf(fabs(v), digits, &exp);
+    nd = digits_by_printf(fabs(v), digits, &exp);
     return layout(v < 0, digits, nd, exp, out);
 }
 
