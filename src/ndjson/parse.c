@@ -466,6 +466,47 @@ static __attribute__((noinline)) ro_object *parse_number(nj_parser *ps)
     return o != NULL ? o : fail_rt(ps);
 }
 
+/* The numbers records are mostly made of, read with no error path and no
+ * call: an integer of up to 15 digits, or one with a fraction of 1 to 7
+ * digits and at most 15 digits in all (Clinger's fast path), no exponent.
+ * Anything else, errors included, is read again by parse_number. */
+static inline __attribute__((always_inline)) ro_object *parse_plain_number(nj_parser *ps)
+{
+    const uint8_t *p = ps->p, *end = ps->end;
+    bool neg = *p == '-';
+    p += neg;
+    uint64_t mag, run;
+    size_t k = digit_run(p, end, &mag);
+    if (k == 0 || (k > 1 && *p == '0'))
+        return parse_number(ps);
+    const uint8_t *q = p + k;
+    if (k == 8) {
+        k = digit_run(q, end, &run);
+        if (k == 8)
+            return parse_number(ps);
+        mag = mag * pow10_u64[k] + run;
+        q += k;
+    }
+    size_t ndigits = (size_t)(q - p);
+    if (q < end && *q == '.') {
+        size_t kf = digit_run(q + 1, end, &run);
+        if (kf == 0 || kf == 8 || ndigits + kf > 15)
+            return parse_number(ps);
+        q += 1 + kf;
+        if (q < end && (*q == 'e' || *q == 'E'))
+            return parse_number(ps);
+        double v = (double)(mag * pow10_u64[kf] + run) / exact_pow10[kf];   /* exact over exact */
+        ps->p = q;
+        ro_object *o = ro_float_from_double(ps->rt, neg ? -v : v);
+        return o != NULL ? o : fail_rt(ps);
+    }
+    if (q < end && (*q == 'e' || *q == 'E'))
+        return parse_number(ps);
+    ps->p = q;
+    ro_object *o = ro_int_from_i64(ps->rt, neg ? -(int64_t)mag : (int64_t)mag);   /* < 10^15 */
+    return o != NULL ? o : fail_rt(ps);
+}
+
 static ro_object *parse_literal(nj_parser *ps, const char *word, ro_object *value)
 {
     size_t n = strlen(word);
@@ -485,7 +526,7 @@ static inline __attribute__((always_inline)) ro_object *parse_member(nj_parser *
         if (c == '"')
             return parse_string(ps, false, NULL);
         if (is_digit(c) || c == '-')
-            return parse_number(ps);
+            return parse_plain_number(ps);
     }
     return parse_value(ps);
 }
