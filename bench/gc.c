@@ -120,8 +120,8 @@ int main(int argc, char **argv)
     gc_figures ro = {1e300, 1e300, 1e300, 1e300, 1e300}, py = {1e300, 1e300, 1e300, 1e300, 1e300};
     int have_py = !bench_flag(argc, argv, "--no-python") && bench_python() != NULL;
     for (long long r = 0; r < rounds; r++) {
-        gc_figures f = {cycles_ns_per_obj(100000, 0), cycles_ns_per_obj(1000000, 0), cycles_ns_per_obj(100000, 1),
-                        live_pause_s(1000000, 0), live_pause_s(1000000, 1)};
+        gc_figures f = {cycles_ns_per_obj(100000, 0), cycles_ns_per_obj(1000000, 0),
+                        cycles_ns_per_obj(100000, 1), live_pause_s(1000000, 0), live_pause_s(1000000, 1)};
         keep_best(&ro, &f);
         char out[1024];
         gc_figures p;
@@ -137,8 +137,9 @@ int main(int argc, char **argv)
     if (!have_py)
         py = (gc_figures){0, 0, 0, 0, 0};
     if (bench_flag(argc, argv, "--json")) {
-        printf("{\"collect_1e5_ns_per_obj\": %.2f, \"collect_1e6_ns_per_obj\": %.2f, \"collect_out_1e5_ns_per_obj\": %.2f, "
-               "\"live_pause_1e6_s\": %.6f, \"live_nested_pause_1e6_s\": %.6f",
+        printf("{\"collect_1e5_ns_per_obj\": %.2f, \"collect_1e6_ns_per_obj\": %.2f, "
+               "\"collect_out_1e5_ns_per_obj\": %.2f, \"live_pause_1e6_s\": %.6f, "
+               "\"live_nested_pause_1e6_s\": %.6f",
                ro.collect_1e5_ns, ro.collect_1e6_ns, ro.collect_out_1e5_ns, ro.live_pause_1e6_s,
                ro.live_nested_pause_1e6_s);
         if (have_py)
@@ -158,7 +159,8 @@ int main(int argc, char **argv)
     printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e6 objects in 2-cycles, per object",
            ro.collect_1e6_ns, py.collect_1e6_ns, have_py ? py.collect_1e6_ns / ro.collect_1e6_ns : 0);
     printf("%-40s %10.1fns %10.1fns %7.2fx\n", "free 1e5 in 2-cycles + a str, per object",
-           ro.collect_out_1e5_ns, py.collect_out_1e5_ns, have_py ? py.collect_out_1e5_ns / ro.collect_out_1e5_ns : 0);
+           ro.collect_out_1e5_ns, py.collect_out_1e5_ns,
+           have_py ? py.collect_out_1e5_ns / ro.collect_out_1e5_ns : 0);
     printf("%-40s %10.2fms %10.2fms %7.2fx\n", "pause over 1e6 live lists, nothing to free",
            ro.live_pause_1e6_s * 1e3, py.live_pause_1e6_s * 1e3,
            have_py ? py.live_pause_1e6_s / ro.live_pause_1e6_s : 0);

@@ -117,7 +117,8 @@ static ro_object *parse_value(nj_parser *ps);
 static inline uint64_t nj_escape_bytes(uint64_t w)
 {
     uint64_t quote = w ^ (NJ_ONES * '"'), bslash = w ^ (NJ_ONES * '\\');
-    return (((quote - NJ_ONES) & ~quote) | ((bslash - NJ_ONES) & ~bslash) | ((w - NJ_ONES * 0x20) & ~w)) & NJ_HIGHS;
+    uint64_t control = (w - NJ_ONES * 0x20) & ~w;
+    return (((quote - NJ_ONES) & ~quote) | ((bslash - NJ_ONES) & ~bslash) | control) & NJ_HIGHS;
 }
 
 /* Bytes from q that need no second look in a string, eight at a time: a
@@ -347,7 +348,8 @@ static inline uint64_t eight_digits_value(uint64_t w)
  * byte of 0xFA or more, a non-digit, so the bytes before the first non-digit
  * are judged right. Shifting the word up by the bytes that are not digits
  * leaves the digits last and zeros (leading zero digits) before them. */
-static inline __attribute__((always_inline)) size_t digit_run(const uint8_t *p, const uint8_t *end, uint64_t *v)
+static inline __attribute__((always_inline)) size_t digit_run(const uint8_t *p, const uint8_t *end,
+                                                              uint64_t *v)
 {
     if (end - p >= 8) {
         const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull, low7 = 0x7F7F7F7F7F7F7F7Full;

@@ -403,14 +403,15 @@ static void strings_known_to_need_no_escape_are_copied(void **state)
 {
     ro_state *rt = RT(state);
     const char *in = "[\"plain text\", \"quo\\\"te\", \"caf\\u00e9\", \"tab\\there\"]";
-    static const char *const want[] = {"\"plain text\"", "\"quo\\\"te\"", "\"caf\xc3\xa9\"", "\"tab\\there\""};
+    static const char *const want[] = {"\"plain text\"", "\"quo\\\"te\"", "\"caf\xc3\xa9\"",
+                                       "\"tab\\there\""};
     static const bool noesc_after[] = {true, false, true, false};
     nj_error err;
     ro_object *l = nj_parse(rt, in, strlen(in), NULL, &err);
     if (l == NULL)
         fail_msg("did not parse: %s", err.msg);
     assert_true(((ro_str *)ro_list_get_item(rt, l, 0))->s_state & RO_STR_NOESC);      /* from the plain run */
-    assert_false(((ro_str *)ro_list_get_item(rt, l, 2))->s_state & RO_STR_NOESC);     /* made from an escape */
+    assert_false(((ro_str *)ro_list_get_item(rt, l, 2))->s_state & RO_STR_NOESC);   /* from an escape */
     for (size_t i = 0; i < 4; i++) {
         ro_object *x = ro_list_get_item(rt, l, i);
         for (int rep = 0; rep < 2; rep++) {
@@ -460,7 +461,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_records_parse_to_the_right_objects, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(integers_and_floats_keep_their_types, test_rt_setup, test_rt_teardown),
-        cmocka_unit_test_setup_teardown(numbers_read_as_strtoll_and_strtod_do, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(numbers_read_as_strtoll_and_strtod_do, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(key_guesses_never_change_what_parses, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
@@ -468,7 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
-        cmocka_unit_test_setup_teardown(strings_known_to_need_no_escape_are_copied, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(strings_known_to_need_no_escape_are_copied, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("ndjson", tests, NULL, NULL);
