@@ -68,6 +68,7 @@ struct svc {
     uint64_t work_seq;        /* bumped when inbox/ may hold something new (mu) */
     volatile int stop;        /* workers stop between batches */
     int running;              /* workers alive (mu) */
+    int looking;              /* workers inside a look at inbox/ and work/, claim included (mu) */
     bt_spool spool;
     const bt_job *job;
     void *dl;
@@ -222,6 +223,15 @@ static void worker_refresh(svc_worker *wk, ro_state *rt)
     }
 }
 
+/* A worker's look at the spool is over: what it claimed, if anything, is
+ * counted in progress already. */
+static void look_done(svc *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->looking--;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *worker_main(void *arg)
 {
     svc_worker *wk = arg;
@@ -250,8 +260,13 @@ static void *worker_main(void *arg)
         w.skip_ud = s;
         while (!s->stop) {
             pthread_mutex_lock(&s->mu);
+            if (s->stop) {                  /* set under mu by --once's drained check */
+                pthread_mutex_unlock(&s->mu);
+                break;
+            }
             worker_refresh(wk, rt);         /* reload: batch size, limits, policies */
             uint64_t seq = s->work_seq;
+            s->looking++;                   /* until what it claims is counted in progress */
             pthread_mutex_unlock(&s->mu);
             s->guard.slots[wk->index].abort_req = 0;   /* no batch in flight to abort */
             worker_safe_point(wk, rt);
@@ -274,6 +289,7 @@ static void *worker_main(void *arg)
                     svc_log_write(s->lg, 6, "input=%s claimed worker=%d", name, wk->index);
                 atomic_store(&wk->idle, 0);
                 atomic_fetch_add(&s->m.in_progress, 1);
+                look_done(s);
                 atomic_store(&s->guard.slots[wk->index].busy, 1);
                 ev_async_send(s->loop, &s->wake);
                 bt_input_report rep;
@@ -294,7 +310,10 @@ static void *worker_main(void *arg)
                 continue;
             }
             svc_metrics_publish(&s->m, wk->index, rt, 1);
-            if ((r == 0 || (r < 0 && s->once)) && !paused && !atomic_exchange(&wk->idle, 1))
+            bool found_nothing = (r == 0 || (r < 0 && s->once)) && !paused;
+            bool was_idle = found_nothing && atomic_exchange(&wk->idle, 1);
+            look_done(s);
+            if (found_nothing && (!was_idle || s->once))
                 ev_async_send(s->loop, &s->wake);   /* --once: the loop checks for a drained spool */
             /* Nothing to do: sleep until the loop sees something new (or
              * once a second, should a wakeup be lost). */
@@ -353,10 +372,13 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     begin_stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-/* --once: every worker looked and found nothing, none is busy, intake open. */
+/* --once: every worker looked and found nothing, none is looking (a look
+ * may be claiming an input that is not yet counted in progress) or busy,
+ * intake open. Called with mu held. */
 static bool drained(svc *s)
 {
-    if (s->paused || atomic_load(&s->guard.intake_paused) || atomic_load(&s->m.in_progress) != 0)
+    if (s->looking != 0 || s->paused || atomic_load(&s->guard.intake_paused) ||
+        atomic_load(&s->m.in_progress) != 0)
         return false;
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i].started && !atomic_load(&s->workers[i].idle))
@@ -378,8 +400,18 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    if (s->once && !s->stopping && drained(s))
-        begin_stop(s, "spool drained");
+    if (s->once && !s->stopping) {
+        /* Decided and the stop flag set under mu: a worker starts a look
+         * only under mu and not once stop is set, so none can claim an
+         * input after the spool was found drained. */
+        pthread_mutex_lock(&s->mu);
+        bool done = drained(s);
+        if (done)
+            s->stop = 1;
+        pthread_mutex_unlock(&s->mu);
+        if (done)
+            begin_stop(s, "spool drained");
+    }
 }
 
 /* ---------------------------------------------------------------- guard */

@@ -303,6 +303,27 @@ def t_leftovers_of_a_killed_finish_are_cleaned():
     shutil.rmtree(d)
 
 
+def t_once_with_many_workers_processes_every_input():
+    # Eight workers race for 24 inputs (lock, rename, orphan scan): every
+    # input is processed exactly once and --once stops only after the last
+    # one; repeated, since the end of a --once run is decided while workers
+    # are still looking (a look in progress keeps the spool from counting as
+    # drained, and no look starts once it has).
+    rec = b"".join(b'{"user_id": "u%d", "events": [{"ts": %d, "type": "click"}]}\n' % (i, i) for i in range(50))
+    for rep in range(2 if WRAP else 10):
+        d, conf = spool_with({"in%02d.ndjson" % k: rec for k in range(24)}, "[batch]\nworkers = 8\nusers = 10\n")
+        p = run(conf)
+        assert p.returncode == 0, p.stderr
+        sp = os.path.join(d, "spool")
+        assert sorted(os.listdir(os.path.join(sp, "out"))) == ["in%02d.ndjson" % k for k in range(24)], \
+            (rep, os.listdir(os.path.join(sp, "out")), p.stderr[-2000:])
+        assert os.listdir(os.path.join(sp, "inbox")) == [] and os.listdir(os.path.join(sp, "work")) == [], rep
+        assert "spool done inputs=24 failed=0 records_ok=1200" in p.stderr, p.stderr[-2000:]
+        for k in range(24):
+            assert read(os.path.join(sp, "out", "in%02d.ndjson" % k)).count(b"\n") == 50
+        shutil.rmtree(d)
+
+
 for name, fn in list(globals().items()):
     if name.startswith("t_"):
         check(name[2:], fn)
