@@ -234,7 +234,8 @@ static int claim_from_listing(bt_worker *w, char *name, size_t namelen, char *er
     return found;
 }
 
-static const char *const work_suffixes[] = {".lock", ".ckpt", ".ckpt.tmp", ".out.tmp", ".errors.tmp"};
+/* The lock last: clean_leftovers removes them in this order. */
+static const char *const work_suffixes[] = {".ckpt", ".ckpt.tmp", ".out.tmp", ".errors.tmp", ".lock"};
 
 /* A file in work/ that belongs to an input (NAME.ndjson + a work suffix). */
 static bool is_work_file(const char *name)
@@ -272,22 +273,17 @@ static void clean_leftovers(bt_spool *sp)
         if (lk < 0)
             continue;
         if (fstatat(sp->work_fd, input, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
-            /* The lock file goes last, while still held: as long as it is at
-             * its path and locked here, no claim can get the lock and start
-             * files of its own that these unlinks would take. Unlinked
-             * first, it let a claim lock a new one at once and create its
-             * output, which the next unlink then removed (an output lost
-             * under many workers). */
+            /* The lock file goes last (work_suffixes' order), while still
+             * held: as long as it is at its path and locked here, no claim
+             * can get the lock and start files of its own that these unlinks
+             * would take. Unlinked first, it let a claim lock a new one at
+             * once and create its output, which the next unlink then removed
+             * (an output lost under many workers). */
             for (size_t k = 0; k < sizeof work_suffixes / sizeof work_suffixes[0]; k++) {
-                if (strcmp(work_suffixes[k], ".lock") == 0)
-                    continue;
                 char path[BT_NAME_MAX + 32];
                 snprintf(path, sizeof path, "%s%s", input, work_suffixes[k]);
                 unlinkat(sp->work_fd, path, 0);
             }
-            char lock[BT_NAME_MAX + 32];
-            snprintf(lock, sizeof lock, "%s.lock", input);
-            unlinkat(sp->work_fd, lock, 0);
             fsync(sp->work_fd);
         }
         close(lk);

@@ -215,15 +215,13 @@ static size_t put_utf8(char *d, uint32_t cp)
     return 4;
 }
 
-/* ps->p is at the opening quote. Unescaped text is built in scratch; the
- * runtime string is made once at the end (keys are interned). *plain (may be
- * NULL) tells whether the text was one plain run in the input. */
 static ro_object *parse_string_escaped(nj_parser *ps, bool key, const uint8_t *open);
 
-/* The string at ps->p (its opening quote). Most strings are one plain run up
- * to the closing quote: made straight from the input, without a copy
- * through scratch, here; the others (escapes, non-ASCII to validate) in
- * parse_string_escaped, out of line, so that this path stays small. */
+/* The string at ps->p (its opening quote); keys are interned. Most strings
+ * are one plain run up to the closing quote: made straight from the input,
+ * without a copy through scratch, here; the others (escapes, non-ASCII to
+ * validate) in parse_string_escaped, out of line, so that this path stays
+ * small. *plain (may be NULL) tells whether the text was one plain run. */
 static inline ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
 {
     const uint8_t *open = ps->p++;
@@ -245,6 +243,8 @@ static inline ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
     return parse_string_escaped(ps, key, open);
 }
 
+/* The string opened at open, read again from its start: unescaped text is
+ * built in scratch and the runtime string made once at the end. */
 static __attribute__((noinline)) ro_object *parse_string_escaped(nj_parser *ps, bool key, const uint8_t *open)
 {
     ps->p = open + 1;
@@ -551,8 +551,7 @@ static ro_object *parse_array(nj_parser *ps)
         ro_object *v = parse_member(ps);
         if (v == NULL || ro_list_append_steal(ps->rt, l, v) != 0)
             goto fail;
-        if (ps->p < ps->end && *ps->p != ',')
-            skip_ws(ps);                /* (a ',' right after the value needs no look for whitespace) */
+        skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
             continue;
@@ -620,8 +619,7 @@ static ro_object *parse_object(nj_parser *ps)
                     ps->shape_used = ps->depth;
             }
         }
-        if (ps->p < ps->end && *ps->p != ':')
-            skip_ws(ps);
+        skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
             ro_decref(ps->rt, k);
             fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
@@ -637,8 +635,7 @@ static ro_object *parse_object(nj_parser *ps)
         ro_decref(ps->rt, k);
         if (r != 0)
             goto fail;
-        if (ps->p < ps->end && *ps->p != ',')
-            skip_ws(ps);
+        skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
             continue;
