@@ -27,6 +27,10 @@ static const char *const key_text[K_COUNT] = {
 
 typedef struct summary {
     ro_object *keys[K_COUNT];   /* interned: new references, dropped in destroy */
+    /* One record's counters (type -> count, tag -> count), emptied after each
+     * record so that their tables are made once, not twice a record. New
+     * references, dropped in destroy. */
+    ro_object *by_type, *tags;
 } summary;
 
 static void summary_destroy(void *inst, ro_state *rt)
@@ -36,6 +40,8 @@ static void summary_destroy(void *inst, ro_state *rt)
         return;
     for (int i = 0; i < K_COUNT; i++)
         ro_xdecref(rt, s->keys[i]);
+    ro_xdecref(rt, s->by_type);
+    ro_xdecref(rt, s->tags);
     free(s);
 }
 
@@ -58,6 +64,14 @@ static void *summary_create(ro_state *rt, const bt_job_option *opts, size_t nopt
             return NULL;
         }
     }
+    /* Room for the usual handful of types and tags without growing. */
+    s->by_type = ro_dict_new_presized(rt, 10);
+    s->tags = ro_dict_new_presized(rt, 10);
+    if (s->by_type == NULL || s->tags == NULL) {
+        snprintf(err, errlen, "%s", ro_err_msg(rt));
+        summary_destroy(s, rt);
+        return NULL;
+    }
     return s;
 }
 
@@ -66,9 +80,31 @@ static const char *kind_name(ro_object *o)
     return RO_TYPE(o)->tp_name;
 }
 
-static int cmp_str_obj(const void *a, const void *b)
+/* A counter's entry, for sorting by key. */
+typedef struct count_item {
+    ro_object *key, *count;   /* borrowed from the counter */
+} count_item;
+
+static int cmp_item(const void *a, const void *b)
 {
-    return ro_str_compare(*(ro_object *const *)a, *(ro_object *const *)b);
+    return ro_str_compare(((const count_item *)a)->key, ((const count_item *)b)->key);
+}
+
+/* Byte order of keys: insertion sort for the usual few (no call per
+ * compare, no buffer), qsort past that. */
+static void sort_items(count_item *it, size_t n)
+{
+    if (n > 16) {
+        qsort(it, n, sizeof *it, cmp_item);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        count_item x = it[i];
+        size_t j = i;
+        for (; j > 0 && ro_str_compare(it[j - 1].key, x.key) > 0; j--)
+            it[j] = it[j - 1];
+        it[j] = x;
+    }
 }
 
 /* The fields of one event, found in one walk over its entries instead of a
@@ -99,15 +135,16 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
     }
 }
 
-/* Work state of one record; every reference here is new and dropped at the end. */
+/* Work state of one record: the instance's counters (borrowed, emptied at
+ * the end) and the result (new, dropped at the end unless returned). */
 typedef struct acc {
     ro_object *by_type, *tags, *out;
 } acc;
 
 static void acc_drop(ro_state *rt, acc *a)
 {
-    ro_xdecref(rt, a->by_type);
-    ro_xdecref(rt, a->tags);
+    ro_dict_clear(rt, a->by_type);   /* two dicts: cannot fail */
+    ro_dict_clear(rt, a->tags);
     ro_xdecref(rt, a->out);
 }
 
@@ -118,7 +155,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 {
     summary *s = inst;
     ro_object **K = s->keys;
-    acc a = {0};
+    acc a = {.by_type = s->by_type, .tags = s->tags};
     err[0] = '\0';
     if (!ro_is_kind(rec, RO_K_DICT))
         BAD("record is not an object (got %s)", kind_name(rec));
@@ -129,11 +166,6 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     if (events == NULL || !ro_is_kind(events, RO_K_LIST))
         BAD(events == NULL ? "events is missing" : "events must be an array (got %s)",
             events ? kind_name(events) : "");
-    /* Room for the usual handful of types and tags without growing. */
-    a.by_type = ro_dict_new_presized(rt, 10);
-    a.tags = ro_dict_new_presized(rt, 10);
-    if (a.by_type == NULL || a.tags == NULL)
-        goto fail;
     size_t n = ro_list_len(events), namounts = 0;
     int64_t first = 0, last = 0;
     double sum = 0.0, amin = 0.0, amax = 0.0;
@@ -192,20 +224,21 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 
     /* by_type with keys in byte order */
     size_t nt = ro_dict_len(a.by_type), pos = 0, i = 0;
-    ro_object **names = malloc((nt ? nt : 1) * sizeof *names);
-    if (names == NULL) {
-        ro_err_nomem(rt, nt * sizeof *names);
+    count_item few[16], *items = nt <= 16 ? few : malloc(nt * sizeof *items);
+    if (items == NULL) {
+        ro_err_nomem(rt, nt * sizeof *items);
         goto fail;
     }
     ro_object *k, *v;
     while (ro_dict_next(a.by_type, &pos, &k, &v))
-        names[i++] = k;
-    qsort(names, nt, sizeof *names, cmp_str_obj);
+        items[i++] = (count_item){k, v};
+    sort_items(items, nt);
     ro_object *sorted = ro_dict_new_presized(rt, nt);
     int r = sorted == NULL ? -1 : 0;
     for (i = 0; r == 0 && i < nt; i++)
-        r = ro_dict_set(rt, sorted, names[i], ro_dict_get(rt, a.by_type, names[i]));
-    free(names);
+        r = ro_dict_set(rt, sorted, items[i].key, items[i].count);
+    if (items != few)
+        free(items);
     if (sorted == NULL)
         goto fail;
     RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_BY_TYPE], sorted));

@@ -19,6 +19,7 @@
 #define IX_EMPTY (-1)
 #define IX_DUMMY (-2)
 #define MIN_SIZE 8
+#define CLEAR_KEEP_SIZE 64   /* ro_dict_clear keeps a table up to this size */
 #define USABLE(size) (((size) << 1) / 3)
 #define TABLE_BYTES(size) ((size) * sizeof(int32_t) + USABLE(size) * sizeof(ro_dict_entry))
 
@@ -247,7 +248,9 @@ ro_object *ro_dict_get(ro_state *rt, ro_object *o, ro_object *key)
     return ix >= 0 ? d->d_entries[ix].e_value : NULL;
 }
 
-int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
+/* ro_dict_count's general case: any key, a count that is no shared small int,
+ * a table to grow; out of line, so that the usual step pays no register saves. */
+static __attribute__((noinline)) int dict_count_slow(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
 {
     ro_dict *d = (ro_dict *)o;
     uint64_t h;
@@ -279,6 +282,38 @@ int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
         }
     }
     return ro_dict_set_steal(rt, o, key, ro_int_from_i64(rt, delta));
+}
+
+int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
+{
+    ro_dict *d = (ro_dict *)o;
+    uint64_t h;
+    /* The counter's usual step: a str key with its hash, found by identity
+     * or absent with room, the count a shared small int before and after -
+     * no call, no allocation, no reference count touched but the key's. */
+    if (ro_is_kind(o, RO_K_DICT) && ro_is_kind(key, RO_K_STR) && (((ro_str *)key)->s_state & RO_STR_HASHED) &&
+        d->d_index != NULL) {
+        h = ((ro_str *)key)->s_hash;
+        uint64_t perturb = h;
+        size_t slot = (size_t)h & d->d_mask;
+        int64_t ix = probe_identity(d, key, h, &slot, &perturb);
+        if (ix >= 0) {
+            ro_dict_entry *e = &d->d_entries[ix];
+            uintptr_t at = (uintptr_t)e->e_value - (uintptr_t)rt->small_ints;
+            if (at < sizeof rt->small_ints && delta >= RO_SMALLINT_MIN - RO_SMALLINT_MAX &&
+                delta <= RO_SMALLINT_MAX - RO_SMALLINT_MIN) {   /* (a bigger step cannot end small) */
+                int64_t n = (int64_t)(at / sizeof(ro_object)) + RO_SMALLINT_MIN + delta;
+                if (n >= RO_SMALLINT_MIN && n <= RO_SMALLINT_MAX) {
+                    e->e_value = &rt->small_ints[n - RO_SMALLINT_MIN];   /* immortal: no counts to move */
+                    return 0;
+                }
+            }
+        } else if (ix == -1 && d->d_nentries < d->d_usable && delta >= RO_SMALLINT_MIN && delta <= RO_SMALLINT_MAX) {
+            append_entry(d, slot, h, key, &rt->small_ints[delta - RO_SMALLINT_MIN]);   /* an atom: no tracking */
+            return 0;
+        }
+    }
+    return dict_count_slow(rt, o, key, delta);
 }
 
 ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *o, const char *key)
@@ -369,6 +404,29 @@ static void dict_clear(ro_state *rt, ro_object *o)
     }
     if (dead.d_index != NULL)
         table_release(rt, dead.d_index, dead.d_mask + 1);
+}
+
+int ro_dict_clear(ro_state *rt, ro_object *o)
+{
+    if (check_dict(rt, o) != 0)
+        return -1;
+    ro_dict *d = (ro_dict *)o;
+    if (RO_GC_HEAD(o)->gc_next != NULL || d->d_index == NULL || d->d_mask + 1 > CLEAR_KEEP_SIZE) {
+        dict_clear(rt, o);     /* may hold containers: detached first, table released */
+        return 0;
+    }
+    /* Untracked: atoms only, whose deallocs cannot reach d; a small table
+     * stays for the next fill (a job's per-record counters). */
+    for (size_t i = 0; i < d->d_nentries; i++) {
+        ro_dict_entry *e = &d->d_entries[i];
+        if (e->e_key != NULL) {
+            ro_decref(rt, e->e_key);
+            ro_decref(rt, e->e_value);
+        }
+    }
+    memset(d->d_index, 0xff, (d->d_mask + 1) * sizeof(int32_t));   /* every slot IX_EMPTY */
+    d->d_nentries = d->d_used = 0;
+    return 0;
 }
 
 /* A dead dict goes to its free list keeping its table when that is the

@@ -539,6 +539,11 @@ ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *d, const char *key);
 int ro_dict_set_cstr_steal(ro_state *rt, ro_object *d, const char *key, ro_object *value);
 /* del d[key]. Returns 0, or -1 (RO_E_KEY when absent). */
 int ro_dict_del(ro_state *rt, ro_object *d, ro_object *key);
+/* Remove every entry (dict.clear()): each key and value loses the dict's
+ * reference. A dict that held only atoms keeps its table for the next fill
+ * when the table is small (up to 64 slots).
+ * Returns 0, or -1 if d is no dict. */
+int ro_dict_clear(ro_state *rt, ro_object *d);
 /* Iterate in insertion order: start with *pos = 0; returns 1 and sets *key and
  * *value (borrowed) while items remain, then 0. The dict must not change size
  * during the iteration. */

@@ -167,6 +167,129 @@ static void count_adds_in_place_and_refuses_what_is_not_an_int(void **state)
     ro_decref(rt, l); ro_decref(rt, a); ro_decref(rt, a2); ro_decref(rt, b); ro_decref(rt, c); ro_decref(rt, d);
 }
 
+/* Counting by identity in place (shared small ints) and by the general path
+ * (past them, either way) gives the sums a plain array of int64 gives, over a
+ * long random walk of deltas that crosses the small-int bounds often. */
+static void counts_across_the_small_int_bounds_match_plain_sums(void **state)
+{
+    ro_state *rt = RT(state);
+    enum { NKEYS = 12, STEPS = 20000 };
+    ro_object *d = ro_dict_new(rt), *keys[NKEYS];
+    int64_t want[NKEYS] = {0};
+    bool seen[NKEYS] = {false};
+    char name[16];
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(name, sizeof name, "tag%d", i);
+        keys[i] = ro_str_intern_cstr(rt, name);
+    }
+    uint64_t x = 88172645463325252ull;   /* xorshift64: the same walk every run */
+    size_t in_place = 0;                 /* steps from a shared int to a shared int */
+    for (int s = 0; s < STEPS; s++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int k = (int)(x % NKEYS);
+        static const int64_t steps[] = {1, 1, 1, 1, 2, 7, 7, 30, 100, 0, 300, 256, 261};
+        int64_t delta = steps[(x >> 8) % (sizeof steps / sizeof steps[0])];
+        /* Either way at random near the shared ints, back toward them once
+         * past them, so that the walk crosses both bounds again and again. */
+        if (want[k] > RO_SMALLINT_MAX + 20 || (want[k] >= RO_SMALLINT_MIN - 20 && (x >> 20) % 2))
+            delta = -delta;
+        in_place += want[k] >= RO_SMALLINT_MIN && want[k] <= RO_SMALLINT_MAX && want[k] + delta >= RO_SMALLINT_MIN &&
+                    want[k] + delta <= RO_SMALLINT_MAX;
+        assert_int_equal(ro_dict_count(rt, d, keys[k], delta), 0);
+        want[k] += delta;
+        seen[k] = true;
+    }
+    size_t present = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        ro_object *v = ro_dict_get(rt, d, keys[i]);
+        if (!seen[i]) {
+            assert_null(v);
+            continue;
+        }
+        present++;
+        assert_non_null(v);
+        assert_int_equal(ro_int_value(v), want[i]);
+        ro_object *same = ro_int_from_i64(rt, want[i]);   /* small: the shared object itself */
+        if (want[i] >= RO_SMALLINT_MIN && want[i] <= RO_SMALLINT_MAX)
+            assert_ptr_equal(v, same);
+        ro_decref(rt, same);
+    }
+    assert_int_equal(ro_dict_len(d), present);
+    assert_true(in_place > STEPS / 4);   /* the walk did stay near the shared ints */
+    ro_decref(rt, d);
+    for (int i = 0; i < NKEYS; i++)
+        ro_decref(rt, keys[i]);
+}
+
+/* clear empties a dict and drops its references; one of atoms keeps its
+ * small table, one that held a container (tracked) or a big table gives its
+ * table back; the dict is usable after; a non-dict is an error. */
+static void clear_drops_every_reference_and_keeps_a_small_table(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *d = ro_dict_new_presized(rt, 10);
+    ro_object *k = ro_str_from_cstr(rt, "a long enough key"), *v = ro_float_from_double(rt, 2.5);
+    assert_int_equal(ro_dict_set(rt, d, k, v), 0);
+    assert_int_equal(ro_dict_count(rt, d, v, 3), 0);          /* a float key, an int value */
+    assert_int_equal(k->ob_refcnt, 2);
+    assert_int_equal(v->ob_refcnt, 3);
+    int32_t *table = ((ro_dict *)d)->d_index;
+    assert_int_equal(ro_dict_clear(rt, d), 0);
+    assert_int_equal(ro_dict_len(d), 0);
+    assert_int_equal(k->ob_refcnt, 1);
+    assert_int_equal(v->ob_refcnt, 1);
+    assert_ptr_equal(((ro_dict *)d)->d_index, table);         /* kept for the next fill */
+    assert_null(ro_dict_get(rt, d, k));
+    size_t pos = 0;
+    ro_object *ik, *iv;
+    assert_false(ro_dict_next(d, &pos, &ik, &iv));
+    for (int64_t i = 0; i < 10; i++)                           /* refill: same table, same order */
+        assert_int_equal(ro_dict_count(rt, d, ro_int_from_i64(rt, i), i), 0);
+    assert_ptr_equal(((ro_dict *)d)->d_index, table);
+    pos = 0;
+    for (int64_t i = 0; i < 10; i++) {
+        assert_true(ro_dict_next(d, &pos, &ik, &iv));
+        assert_int_equal(ro_int_value(ik), i);
+        assert_int_equal(ro_int_value(iv), i);
+    }
+    /* A container inside: the dict is tracked, the list is freed by clear. */
+    ro_object *l = ro_list_new(rt, 0);
+    assert_int_equal(ro_dict_set(rt, d, k, l), 0);
+    assert_int_equal(ro_gc_is_tracked(d), 1);
+    assert_int_equal(l->ob_refcnt, 2);
+    assert_int_equal(ro_dict_clear(rt, d), 0);
+    assert_int_equal(l->ob_refcnt, 1);
+    assert_int_equal(ro_dict_len(d), 0);
+    assert_int_equal(ro_dict_set(rt, d, k, v), 0);            /* usable again */
+    assert_ptr_equal(ro_dict_get(rt, d, k), v);
+    assert_int_equal(ro_dict_clear(rt, d), 0);
+    assert_int_equal(v->ob_refcnt, 1);
+    /* A big table of atoms goes back too; a dict with no table is fine. */
+    ro_object *d2 = ro_dict_new(rt);
+    assert_int_equal(ro_dict_clear(rt, d2), 0);
+    ro_object *big = ro_int_from_i64(rt, 1000000);
+    for (int64_t i = 0; i < 100; i++) {
+        ro_object *key = ro_int_from_i64(rt, i + 1000);
+        assert_int_equal(ro_dict_set(rt, d2, key, big), 0);
+        ro_decref(rt, key);
+    }
+    assert_int_equal(ro_gc_is_tracked(d2), 0);
+    assert_true(((ro_dict *)d2)->d_mask + 1 > 64);
+    assert_int_equal(big->ob_refcnt, 101);
+    assert_int_equal(ro_dict_clear(rt, d2), 0);
+    assert_int_equal(big->ob_refcnt, 1);
+    assert_int_equal(ro_dict_len(d2), 0);
+    assert_null(((ro_dict *)d2)->d_index);
+    ro_decref(rt, big);
+    ro_decref(rt, d2);
+    assert_int_equal(ro_dict_clear(rt, l), -1);
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    ro_decref(rt, l); ro_decref(rt, k); ro_decref(rt, v); ro_decref(rt, d);
+}
+
 /* A presized dict takes n entries in the table it was made with (no
  * growth), holds them as any dict does, and still grows past n. */
 static void presized_dicts_take_n_entries_without_growing(void **state)
@@ -218,6 +341,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(numeric_keys_unify_like_python, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(dict_equality_ignores_order, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(count_adds_in_place_and_refuses_what_is_not_an_int, test_rt_setup,
+                                        test_rt_teardown),
+        cmocka_unit_test_setup_teardown(counts_across_the_small_int_bounds_match_plain_sums, test_rt_setup,
+                                        test_rt_teardown),
+        cmocka_unit_test_setup_teardown(clear_drops_every_reference_and_keeps_a_small_table, test_rt_setup,
                                         test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/dict", tests, NULL, NULL);
