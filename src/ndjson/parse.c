@@ -27,7 +27,16 @@ typedef struct nj_parser {
     size_t scap;
     ro_object *shape[SHAPE_DEPTHS][SHAPE_KEYS];   /* interned keys: new references (or NULL) */
     uint32_t shape_used;    /* depths 1..shape_used may hold some */
+    /* The items of the arrays and the keys and values of the objects being
+     * read, innermost last: each container is made once it is complete, in
+     * one call and at its final size. New references, stack[0..sp). On the
+     * C stack in nj_parse until a record needs more (then malloc'd). */
+    ro_object **stack;
+    size_t sp, stack_cap;
+    bool stack_heap;
 } nj_parser;
+
+#define STACK_INLINE 128
 
 static ro_object *fail(nj_parser *ps, const uint8_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -49,6 +58,40 @@ static ro_object *fail_rt(nj_parser *ps)
     ps->err->column = (size_t)(ps->p - ps->start) + 1;
     snprintf(ps->err->msg, sizeof ps->err->msg, "%s", ro_err_msg(ps->rt));
     return NULL;
+}
+
+static __attribute__((noinline)) int stack_grow(nj_parser *ps)
+{
+    size_t cap = ps->stack_cap * 2;
+    ro_object **st = ps->stack_heap ? realloc(ps->stack, cap * sizeof *st) : malloc(cap * sizeof *st);
+    if (st == NULL) {
+        ro_err_nomem(ps->rt, cap * sizeof *st);
+        return -1;
+    }
+    if (!ps->stack_heap)
+        memcpy(st, ps->stack, ps->sp * sizeof *st);
+    ps->stack = st;
+    ps->stack_cap = cap;
+    ps->stack_heap = true;
+    return 0;
+}
+
+/* Push a new reference; on failure it is dropped. Returns 0 or -1. */
+static inline int stack_push(nj_parser *ps, ro_object *o)
+{
+    if (__builtin_expect(ps->sp == ps->stack_cap, 0) && stack_grow(ps) != 0) {
+        ro_decref(ps->rt, o);
+        return -1;
+    }
+    ps->stack[ps->sp++] = o;
+    return 0;
+}
+
+/* Drop what a container being read had collected. */
+static void stack_drop(nj_parser *ps, size_t base)
+{
+    while (ps->sp > base)
+        ro_decref(ps->rt, ps->stack[--ps->sp]);
 }
 
 static inline bool is_ws(uint8_t c)
@@ -538,18 +581,17 @@ static ro_object *parse_array(nj_parser *ps)
     const uint8_t *open = ps->p++;
     if (++ps->depth > ps->max_depth)
         return fail(ps, open, "nested deeper than %u levels", ps->max_depth);
-    ro_object *l = ro_list_new(ps->rt, 0);
-    if (l == NULL)
-        return fail_rt(ps);
     skip_ws(ps);
     if (ps->p < ps->end && *ps->p == ']') {
         ps->p++;
         ps->depth--;
-        return l;
+        ro_object *l = ro_list_new(ps->rt, 0);
+        return l != NULL ? l : fail_rt(ps);
     }
+    size_t base = ps->sp;
     for (;;) {
         ro_object *v = parse_member(ps);
-        if (v == NULL || ro_list_append_steal(ps->rt, l, v) != 0)
+        if (v == NULL || stack_push(ps, v) != 0)
             goto fail;
         skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
@@ -565,11 +607,13 @@ static ro_object *parse_array(nj_parser *ps)
         goto fail;
     }
     ps->depth--;
-    return l;
+    ro_object *l = ro_list_from_array_steal(ps->rt, ps->stack + base, ps->sp - base);
+    ps->sp = base;                          /* the list has them (or they are dropped) */
+    return l != NULL ? l : fail_rt(ps);
 fail:
+    stack_drop(ps, base);
     if (ps->err->msg[0] == '\0')
         fail_rt(ps);
-    ro_decref(ps->rt, l);
     return NULL;
 }
 
@@ -578,15 +622,14 @@ static ro_object *parse_object(nj_parser *ps)
     const uint8_t *open = ps->p++;
     if (++ps->depth > ps->max_depth)
         return fail(ps, open, "nested deeper than %u levels", ps->max_depth);
-    ro_object *d = ro_dict_new(ps->rt);
-    if (d == NULL)
-        return fail_rt(ps);
     skip_ws(ps);
     if (ps->p < ps->end && *ps->p == '}') {
         ps->p++;
         ps->depth--;
-        return d;
+        ro_object *d = ro_dict_new(ps->rt);
+        return d != NULL ? d : fail_rt(ps);
     }
+    size_t base = ps->sp;
     char b[16];
     uint32_t ordinal = 0;
     ro_object **shape = ps->depth <= SHAPE_DEPTHS ? ps->shape[ps->depth - 1] : NULL;
@@ -619,21 +662,16 @@ static ro_object *parse_object(nj_parser *ps)
                     ps->shape_used = ps->depth;
             }
         }
+        if (stack_push(ps, k) != 0)
+            goto fail;
         skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
-            ro_decref(ps->rt, k);
             fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
             goto fail;
         }
         ps->p++;
         ro_object *v = parse_member(ps);
-        if (v == NULL) {
-            ro_decref(ps->rt, k);
-            goto fail;
-        }
-        int r = ro_dict_set_steal(ps->rt, d, k, v);   /* a duplicate key: the last wins */
-        ro_decref(ps->rt, k);
-        if (r != 0)
+        if (v == NULL || stack_push(ps, v) != 0)
             goto fail;
         skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
@@ -648,11 +686,14 @@ static ro_object *parse_object(nj_parser *ps)
         goto fail;
     }
     ps->depth--;
-    return d;
+    /* a duplicate key: the last wins */
+    ro_object *d = ro_dict_from_pairs_steal(ps->rt, ps->stack + base, (ps->sp - base) / 2);
+    ps->sp = base;                          /* the dict has them (or they are dropped) */
+    return d != NULL ? d : fail_rt(ps);
 fail:
+    stack_drop(ps, base);
     if (ps->err->msg[0] == '\0')
         fail_rt(ps);
-    ro_decref(ps->rt, d);
     return NULL;
 }
 
@@ -695,6 +736,9 @@ ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *
         .max_depth = limits && limits->max_depth ? limits->max_depth : NJ_DEFAULT_MAX_DEPTH,
         .err = err ? err : &local,
     };
+    ro_object *inline_stack[STACK_INLINE];
+    ps.stack = inline_stack;
+    ps.stack_cap = STACK_INLINE;
     ps.err->column = 0;
     ps.err->msg[0] = '\0';
     ro_object *v = parse_value(&ps);
@@ -709,5 +753,7 @@ ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *
         for (int i = 0; i < SHAPE_KEYS; i++)
             ro_xdecref(rt, ps.shape[d][i]);
     free(ps.scratch);
+    if (ps.stack_heap)
+        free(ps.stack);
     return v;
 }

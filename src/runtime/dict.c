@@ -152,18 +152,25 @@ static int check_dict(ro_state *rt, ro_object *d)
     return -1;
 }
 
-/* A new entry (key increfed, value stolen) at the end, indexed from the
- * EMPTY slot its probe ended at; the table has room. */
-static inline __attribute__((always_inline)) void append_entry(ro_dict *d, size_t slot, uint64_t h, ro_object *key,
-                                                       ro_object *value)
+/* A new entry (key and value stolen) at the end, indexed from the EMPTY
+ * slot its probe ended at; the table has room. */
+static inline __attribute__((always_inline)) void append_entry_steal(ro_dict *d, size_t slot, uint64_t h,
+                                                             ro_object *key, ro_object *value)
 {
     ro_dict_entry *e = &d->d_entries[d->d_nentries];
-    ro_incref(key);
     e->e_hash = h;
     e->e_key = key;
     e->e_value = value;
     d->d_index[slot] = (int32_t)d->d_nentries++;
     d->d_used++;
+}
+
+/* The same with the key increfed (the caller keeps its reference). */
+static inline __attribute__((always_inline)) void append_entry(ro_dict *d, size_t slot, uint64_t h, ro_object *key,
+                                                       ro_object *value)
+{
+    ro_incref(key);
+    append_entry_steal(d, slot, h, key, value);
 }
 
 /* The general d[key] = value (steals value): any key, replacing, growing. */
@@ -314,6 +321,54 @@ int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
         }
     }
     return dict_count_slow(rt, o, key, delta);
+}
+
+ro_object *ro_dict_from_pairs_steal(ro_state *rt, ro_object *const *kv, size_t npairs)
+{
+    ro_object *o = ro_dict_new_presized(rt, npairs);
+    size_t i = 0;
+    if (o == NULL)
+        goto drop_rest;
+    ro_dict *d = (ro_dict *)o;
+    for (; i < npairs; i++) {
+        ro_object *key = kv[2 * i], *value = kv[2 * i + 1];
+        /* A str key with its hash: one probe by identity, as the parser's
+         * interned keys are; room is there (presized, and a duplicate only
+         * replaces). Anything else takes the general path. */
+        if (ro_is_kind(key, RO_K_STR) && (((ro_str *)key)->s_state & RO_STR_HASHED) && d->d_index != NULL) {
+            uint64_t h = ((ro_str *)key)->s_hash, perturb = h;
+            size_t slot = (size_t)h & d->d_mask;
+            int64_t ix = probe_identity(d, key, h, &slot, &perturb);
+            if (ix == -1) {
+                ro_gc_track_for(rt, o, value);
+                append_entry_steal(d, slot, h, key, value);
+                continue;
+            }
+            if (ix >= 0) {                      /* a duplicate key: the last wins */
+                ro_gc_track_for(rt, o, value);
+                ro_object *old = d->d_entries[ix].e_value;
+                d->d_entries[ix].e_value = value;
+                ro_decref(rt, old);
+                ro_decref(rt, key);
+                continue;
+            }
+        }
+        int r = ro_dict_set_steal(rt, o, key, value);
+        ro_decref(rt, key);
+        if (r != 0) {
+            i++;
+            ro_decref(rt, o);
+            o = NULL;
+            goto drop_rest;
+        }
+    }
+    return o;
+drop_rest:
+    for (; i < npairs; i++) {
+        ro_decref(rt, kv[2 * i]);
+        ro_decref(rt, kv[2 * i + 1]);
+    }
+    return NULL;
 }
 
 ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *o, const char *key)

@@ -193,6 +193,23 @@ ro_object *ro_list_new(ro_state *rt, size_t hint)
     return o;
 }
 
+ro_object *ro_list_from_array_steal(ro_state *rt, ro_object *const *items, size_t n)
+{
+    ro_object *o = ro_list_new(rt, n);
+    if (o == NULL) {
+        for (size_t i = 0; i < n; i++)
+            ro_decref(rt, items[i]);
+        return NULL;
+    }
+    ro_object **to = ((ro_list *)o)->l_items;
+    for (size_t i = 0; i < n; i++) {
+        ro_gc_track_for(rt, o, items[i]);
+        to[i] = items[i];
+    }
+    RO_SIZE(o) = n;
+    return o;
+}
+
 static int check_list(ro_state *rt, ro_object *l)
 {
     if (ro_is_kind(l, RO_K_LIST))

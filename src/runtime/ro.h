@@ -483,6 +483,11 @@ typedef struct ro_list {
  * exactly hint slots (a size known up front, as CPython's PyList_New); appends
  * past them over-allocate. Returns: new. */
 ro_object *ro_list_new(ro_state *rt, size_t hint);
+/* A list of the n objects in items (none NULL), in order, in an item array
+ * of exactly n slots: what a parser that collected a container's items
+ * before making it calls. Returns: new, or NULL on failure.
+ * Steals: items (all n references, also on failure). */
+ro_object *ro_list_from_array_steal(ro_state *rt, ro_object *const *items, size_t n);
 /* Append item (the list takes its own reference). Returns 0 or -1. */
 int ro_list_append(ro_state *rt, ro_object *l, ro_object *item);
 /* Append item, taking over the caller's reference. Returns 0 or -1.
@@ -521,6 +526,12 @@ ro_object *ro_dict_new(ro_state *rt);
 /* An empty dict with room for n entries before it grows (as CPython's
  * _PyDict_NewPresized): for a dict whose size is known up front. Returns: new. */
 ro_object *ro_dict_new_presized(ro_state *rt, size_t n);
+/* A dict of npairs pairs, kv[2i] its key and kv[2i+1] its value (none NULL),
+ * inserted in order: a duplicate key keeps its first place and takes its
+ * last value, as JSON objects read by Python do. Made with room for npairs
+ * entries. Returns: new, or NULL on failure (an unhashable key, memory).
+ * Steals: kv (every key and value reference, also on failure). */
+ro_object *ro_dict_from_pairs_steal(ro_state *rt, ro_object *const *kv, size_t npairs);
 /* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
 /* d[key] = value. Returns 0 or -1. Steals: value (also on failure). */

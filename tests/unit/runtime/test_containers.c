@@ -1,4 +1,4 @@
-/* test_containers.c - tuples and lists. */
+/* test_containers.c - tuples and lists, and dicts made from collected pairs. */
 #include "testutil.h"
 
 #include <string.h>
@@ -183,6 +183,90 @@ static void lists_grow_pop_and_replace(void **state)
     ro_decref(rt, e);
 }
 
+/* A list made from collected items takes their references in order; it is
+ * tracked only when an item is a container; no items is an empty list. */
+static void list_from_array_takes_the_items(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *s = ro_str_from_cstr(rt, "s"), *f = ro_float_from_double(rt, 1.5);
+    ro_incref(s);
+    ro_incref(f);
+    ro_object *atoms[] = {s, ro_int_from_i64(rt, 7), f};
+    ro_object *l = ro_list_from_array_steal(rt, atoms, 3);
+    assert_non_null(l);
+    assert_int_equal(ro_list_len(l), 3);
+    assert_ptr_equal(ro_list_get_item(rt, l, 0), s);
+    assert_int_equal(ro_int_value(ro_list_get_item(rt, l, 1)), 7);
+    assert_ptr_equal(ro_list_get_item(rt, l, 2), f);
+    assert_int_equal(s->ob_refcnt, 2);                /* the caller's one went to the list */
+    assert_int_equal(ro_gc_is_tracked(l), 0);
+    ro_object *inner[] = {ro_int_from_i64(rt, 1), l};  /* l's reference goes to outer */
+    ro_object *outer = ro_list_from_array_steal(rt, inner, 2);
+    assert_int_equal(ro_gc_is_tracked(outer), 1);
+    assert_ptr_equal(ro_list_get_item(rt, outer, 1), l);
+    ro_object *empty = ro_list_from_array_steal(rt, NULL, 0);
+    assert_int_equal(ro_list_len(empty), 0);
+    assert_int_equal(ro_list_append_steal(rt, empty, ro_int_from_i64(rt, 3)), 0);
+    ro_decref(rt, outer);                              /* frees l too */
+    assert_int_equal(s->ob_refcnt, 1);
+    assert_int_equal(f->ob_refcnt, 1);
+    ro_decref(rt, empty); ro_decref(rt, s); ro_decref(rt, f);
+}
+
+/* A dict made from collected pairs: insertion order, a duplicate keeps its
+ * first place and its last value, keys of any hashable kind (interned, not
+ * yet hashed, ints), tracked only with a container value; an unhashable key
+ * fails and every reference given is still taken (teardown finds no leak). */
+static void dict_from_pairs_last_wins_and_takes_every_reference(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_str_intern_cstr(rt, "a"), *b = ro_str_from_cstr(rt, "b");   /* b: no hash yet */
+    ro_object *v1 = ro_float_from_double(rt, 1.0), *v2 = ro_float_from_double(rt, 2.0);
+    ro_incref(a); ro_incref(b); ro_incref(v1); ro_incref(v2);
+    ro_object *kv[] = {a, v1, b, ro_int_from_i64(rt, 2), ro_int_from_i64(rt, 1000), ro_none(rt), a, v2};
+    ro_object *d = ro_dict_from_pairs_steal(rt, kv, 4);
+    assert_non_null(d);
+    assert_int_equal(ro_dict_len(d), 3);
+    assert_ptr_equal(ro_dict_get(rt, d, a), v2);      /* the last value ... */
+    size_t pos = 0;
+    ro_object *k, *v;
+    assert_true(ro_dict_next(d, &pos, &k, &v));
+    assert_ptr_equal(k, a);                           /* ... in the first place */
+    assert_true(ro_dict_next(d, &pos, &k, &v));
+    assert_ptr_equal(k, b);
+    assert_int_equal(ro_int_value(v), 2);
+    assert_true(ro_dict_next(d, &pos, &k, &v));
+    assert_int_equal(ro_int_value(k), 1000);
+    assert_ptr_equal(v, ro_none(rt));
+    assert_int_equal(a->ob_refcnt > 1, 1);
+    assert_int_equal(v1->ob_refcnt, 1);               /* replaced: the dict's reference dropped */
+    assert_int_equal(v2->ob_refcnt, 2);
+    assert_int_equal(b->ob_refcnt, 2);
+    assert_int_equal(ro_gc_is_tracked(d), 0);
+    /* A container value: tracked. */
+    ro_incref(a);
+    ro_object *kv2[] = {a, d};
+    ro_object *outer = ro_dict_from_pairs_steal(rt, kv2, 1);
+    assert_int_equal(ro_gc_is_tracked(outer), 1);
+    assert_ptr_equal(ro_dict_get(rt, outer, a), d);
+    /* An unhashable key in the middle: NULL, and all six references taken. */
+    ro_object *l = ro_list_new(rt, 0);
+    ro_incref(l);
+    ro_incref(b); ro_incref(v1); ro_incref(v2);
+    ro_object *bad[] = {b, v1, l, ro_int_from_i64(rt, 5), ro_str_from_cstr(rt, "after"), v2};
+    assert_null(ro_dict_from_pairs_steal(rt, bad, 3));
+    assert_int_equal(ro_err_kind(rt), RO_E_TYPE);
+    ro_err_clear(rt);
+    assert_int_equal(l->ob_refcnt, 1);
+    assert_int_equal(b->ob_refcnt, 2);                /* d still holds b */
+    assert_int_equal(v1->ob_refcnt, 1);
+    assert_int_equal(v2->ob_refcnt, 2);
+    ro_object *none = ro_dict_from_pairs_steal(rt, NULL, 0);
+    assert_int_equal(ro_dict_len(none), 0);
+    ro_decref(rt, none); ro_decref(rt, l); ro_decref(rt, outer);
+    ro_decref(rt, a); ro_decref(rt, b); ro_decref(rt, v1); ro_decref(rt, v2);
+}
+
 static void list_equality_is_element_wise(void **state)
 {
     ro_state *rt = RT(state);
@@ -208,6 +292,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(tuple_forms_agree_and_free_their_items, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(lists_grow_pop_and_replace, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(list_equality_is_element_wise, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(list_from_array_takes_the_items, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(dict_from_pairs_last_wins_and_takes_every_reference, test_rt_setup,
+                                        test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/containers", tests, NULL, NULL);
 }
