@@ -238,7 +238,6 @@ static void dict_from_pairs_last_wins_and_takes_every_reference(void **state)
     assert_true(ro_dict_next(d, &pos, &k, &v));
     assert_int_equal(ro_int_value(k), 1000);
     assert_ptr_equal(v, ro_none(rt));
-    assert_int_equal(a->ob_refcnt > 1, 1);
     assert_int_equal(v1->ob_refcnt, 1);               /* replaced: the dict's reference dropped */
     assert_int_equal(v2->ob_refcnt, 2);
     assert_int_equal(b->ob_refcnt, 2);
@@ -264,7 +263,7 @@ static void dict_from_pairs_last_wins_and_takes_every_reference(void **state)
     ro_object *none = ro_dict_from_pairs_steal(rt, NULL, 0);
     assert_int_equal(ro_dict_len(none), 0);
     ro_decref(rt, none); ro_decref(rt, l); ro_decref(rt, outer);
-    ro_decref(rt, a); ro_decref(rt, b); ro_decref(rt, v1); ro_decref(rt, v2);
+    ro_decref(rt, b); ro_decref(rt, v1); ro_decref(rt, v2);   /* a's two went to kv, the third to kv2 */
 }
 
 static void list_equality_is_element_wise(void **state)
