@@ -31,31 +31,42 @@ static int int_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
     return ro_sbuf_append(rt, b, num, ro_format_i64(ro_int_value(o), num));
 }
 
+/* Decimal digits of u (1..20): log10 from the bit length (1233/4096 is just
+ * under log10 2), corrected by one compare. */
+static inline unsigned decimal_digits(uint64_t u)
+{
+    static const uint64_t pow10[20] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+        1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+        100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+        1000000000000000000ull, 10000000000000000000ull,
+    };
+    unsigned t = ((unsigned)(64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+    return t + (u >= pow10[t]) + (u == 0);
+}
+
 size_t ro_format_i64(int64_t v, char *out)
 {
     static const char pairs[201] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
-    char buf[20], *p = buf + sizeof buf;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;   /* INT64_MIN too */
+    size_t neg = v < 0, n = neg + decimal_digits(u);
+    char *p = out + n;                  /* written from the end, in place: no copy */
+    *p = '\0';
+    out[0] = '-';
     while (u >= 100) {
         unsigned r = (unsigned)(u % 100);
         u /= 100;
         p -= 2;
         memcpy(p, pairs + 2 * r, 2);
     }
-    if (u >= 10) {
-        p -= 2;
-        memcpy(p, pairs + 2 * u, 2);
-    } else {
-        *--p = (char)('0' + u);
-    }
-    size_t n = (size_t)(buf + sizeof buf - p), neg = v < 0;
-    out[0] = '-';
-    memcpy(out + neg, p, n);
-    out[n + neg] = '\0';
-    return n + neg;
+    if (u >= 10)
+        memcpy(p - 2, pairs + 2 * u, 2);
+    else
+        p[-1] = (char)('0' + u);
+    return n;
 }
 
 void ro_type_init_int(ro_state *rt, ro_type *t)

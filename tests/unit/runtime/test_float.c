@@ -86,6 +86,18 @@ static void ints_print_as_printf_prints_them(void **state)
         assert_string_equal(got, want);
         assert_int_equal(n, strlen(want));
     }
+    for (int k = 1; k <= 18; k++) {      /* both sides of every length change */
+        int64_t p = 1;
+        for (int j = 0; j < k; j++)
+            p *= 10;
+        const int64_t around[] = {p - 1, p, p + 1, -(p - 1), -p, -(p + 1)};
+        for (size_t j = 0; j < sizeof around / sizeof around[0]; j++) {
+            size_t n = ro_format_i64(around[j], got);
+            snprintf(want, sizeof want, "%lld", (long long)around[j]);
+            assert_string_equal(got, want);
+            assert_int_equal(n, strlen(want));
+        }
+    }
     for (int i = 0; i < 200000; i++) {
         int64_t v = (int64_t)(rng() >> (rng() % 64));
         if (i & 1)
