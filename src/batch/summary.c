@@ -90,8 +90,8 @@ static int cmp_item(const void *a, const void *b)
     return ro_str_compare(((const count_item *)a)->key, ((const count_item *)b)->key);
 }
 
-/* Byte order of keys: insertion sort for the usual few (no call per
- * compare, no buffer), qsort past that. */
+/* Byte order of keys: insertion sort in place for the usual few (no buffer,
+ * no comparison callback), qsort past that. */
 static void sort_items(count_item *it, size_t n)
 {
     if (n > 16) {

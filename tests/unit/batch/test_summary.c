@@ -111,12 +111,98 @@ static void bad_events_name_the_event_and_field(void **state)
     }
 }
 
+/* One instance works through many records (a worker's): its counters start
+ * empty for each record, also after a record that failed half way, and
+ * by_type comes out in byte order on both sides of the sort's two methods
+ * (up to 16 types, and more). */
+static void counters_start_empty_for_every_record(void **state)
+{
+    ro_state *rt = RT(state);
+    const bt_job *job = bt_job_summary();
+    char err[200], msg[200];
+    void *inst = job->create(rt, NULL, 0, err, sizeof err);
+    assert_non_null(inst);
+    /* 20 types given in reverse byte order ("t19" ... "t00", then "T", "é"),
+     * each once; the second record, bad at its second event, counted some. */
+    char many[4096] = "{\"user_id\": \"m\", \"events\": [", want_bt[2048] = "{";
+    for (int i = 19; i >= 0; i--) {
+        char ev[96];
+        snprintf(ev, sizeof ev, "{\"ts\": %d, \"type\": \"t%02d\", \"tags\": [\"x%d\"]}, ", i, i, i % 3);
+        strcat(many, ev);
+    }
+    strcat(many, "{\"ts\": 50, \"type\": \"\u00e9\"}, {\"ts\": 51, \"type\": \"T\"}]}");
+    strcat(want_bt, "\"T\": 1");                      /* 'T' < 't' < 0xC3 (the first byte of e-acute) */
+    for (int i = 0; i < 20; i++) {
+        char kv[32];
+        snprintf(kv, sizeof kv, ", \"t%02d\": 1", i);
+        strcat(want_bt, kv);
+    }
+    strcat(want_bt, ", \"\u00e9\": 1}");
+    const char *recs[] = {
+        "{\"user_id\": \"a\", \"events\": [{\"ts\": 1, \"type\": \"y\", \"tags\": [\"p\", \"q\"]}, "
+        "{\"ts\": 2, \"type\": \"x\", \"tags\": [\"q\"]}]}",
+        "{\"user_id\": \"bad\", \"events\": [{\"ts\": 1, \"type\": \"zz\", \"tags\": [\"r\", \"r\", \"r\"]}, "
+        "{\"type\": \"y\"}]}",
+        many,
+        "{\"user_id\": \"c\", \"events\": [{\"ts\": 9, \"type\": \"x\", \"tags\": [\"s\"]}]}",
+        "{\"user_id\": \"d\", \"events\": []}",
+    };
+    const char *want[] = {
+        "{\"user_id\": \"a\", \"events\": 2, \"first_ts\": 1, \"last_ts\": 2, \"by_type\": {\"x\": 1, \"y\": 1}, "
+        "\"amount_sum\": 0.0, \"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+        "\"distinct_tags\": 2, \"top_tag\": \"q\"}",
+        NULL,
+        NULL,   /* built below */
+        "{\"user_id\": \"c\", \"events\": 1, \"first_ts\": 9, \"last_ts\": 9, \"by_type\": {\"x\": 1}, "
+        "\"amount_sum\": 0.0, \"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+        "\"distinct_tags\": 1, \"top_tag\": \"s\"}",
+        "{\"user_id\": \"d\", \"events\": 0, \"first_ts\": null, \"last_ts\": null, \"by_type\": {}, "
+        "\"amount_sum\": 0.0, \"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+        "\"distinct_tags\": 0, \"top_tag\": null}",
+    };
+    char want_many[4096];
+    snprintf(want_many, sizeof want_many,
+             "{\"user_id\": \"m\", \"events\": 22, \"first_ts\": 0, \"last_ts\": 51, \"by_type\": %s, "
+             "\"amount_sum\": 0.0, \"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+             "\"distinct_tags\": 3, \"top_tag\": \"x0\"}", want_bt);
+    want[2] = want_many;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+            ro_object *rec = nj_parse(rt, recs[i], strlen(recs[i]), NULL, NULL);
+            assert_non_null(rec);
+            msg[0] = '\0';
+            ro_object *res = job->process(inst, rt, rec, msg, sizeof msg);
+            ro_decref(rt, rec);
+            if (want[i] == NULL) {
+                assert_null(res);
+                assert_string_equal(msg, "events[1].ts is missing");
+                continue;
+            }
+            assert_non_null(res);
+            nj_buf b = {0};
+            assert_int_equal(nj_emit(rt, res, &b), 0);
+            ro_decref(rt, res);
+            /* nj_emit keeps UTF-8: compare with the escapes of want read back */
+            ro_object *w = nj_parse(rt, want[i], strlen(want[i]), NULL, NULL);
+            nj_buf wb = {0};
+            assert_int_equal(nj_emit(rt, w, &wb), 0);
+            ro_decref(rt, w);
+            if (strcmp(b.data, wb.data) != 0)
+                fail_msg("round %d record %zu:\n got %s\nwant %s", round, i, b.data, wb.data);
+            free(b.data);
+            free(wb.data);
+        }
+    }
+    job->destroy(inst, rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(keys_that_are_not_the_jobs_objects_are_found_by_text, test_rt_setup,
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(bad_events_name_the_event_and_field, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(counters_start_empty_for_every_record, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("batch/summary", tests, NULL, NULL);
 }
