@@ -231,11 +231,26 @@ static int digits_exact(double a, char *digits, int *exp10)
                 n = 1;
                 e++;
             }
-            char text[24];
-            size_t nd = ro_format_i64((int64_t)n, text);   /* n < 10^17: two digits a division */
-            while (nd > 1 && text[nd - 1] == '0')
-                nd--;
-            memcpy(digits, text, nd);
+            /* n has p digits (or is 1): its trailing zeros go first, by
+             * eights, fours, twos and ones, then the rest is written. */
+            size_t nd = n == 1 ? 1 : (size_t)p;
+            while (n % 100000000 == 0) {
+                n /= 100000000;
+                nd -= 8;
+            }
+            if (n % 10000 == 0) {
+                n /= 10000;
+                nd -= 4;
+            }
+            if (n % 100 == 0) {
+                n /= 100;
+                nd -= 2;
+            }
+            if (n % 10 == 0) {
+                n /= 10;
+                nd -= 1;
+            }
+            ro_write_digits(n, nd, digits);
             *exp10 = e;
             return (int)nd;
         }

@@ -45,28 +45,19 @@ static inline unsigned decimal_digits(uint64_t u)
     return t + (u >= pow10[t]) + (u == 0);
 }
 
+const char ro_digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 size_t ro_format_i64(int64_t v, char *out)
 {
-    static const char pairs[201] =
-        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-        "8081828384858687888990919293949596979899";
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;   /* INT64_MIN too */
-    size_t neg = v < 0, n = neg + decimal_digits(u);
-    char *p = out + n;                  /* written from the end, in place: no copy */
-    *p = '\0';
+    size_t neg = v < 0, nd = decimal_digits(u);
     out[0] = '-';
-    while (u >= 100) {
-        unsigned r = (unsigned)(u % 100);
-        u /= 100;
-        p -= 2;
-        memcpy(p, pairs + 2 * r, 2);
-    }
-    if (u >= 10)
-        memcpy(p - 2, pairs + 2 * u, 2);
-    else
-        p[-1] = (char)('0' + u);
-    return n;
+    ro_write_digits(u, nd, out + neg);  /* from the end, in place: no copy */
+    out[neg + nd] = '\0';
+    return neg + nd;
 }
 
 void ro_type_init_int(ro_state *rt, ro_type *t)

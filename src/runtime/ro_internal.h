@@ -626,6 +626,26 @@ static inline void ro_container_dealloc_end(ro_state *rt, bool nested)
 
 /* ------------------------------------------------------------- helpers */
 
+/* "00" "01" ... "99": two decimal digits a lookup (int.c). */
+extern const char ro_digit_pairs[201];
+
+/* Write u, which has exactly n decimal digits (n >= 1), at out[0..n),
+ * from the end, two digits a division. */
+static inline void ro_write_digits(uint64_t u, size_t n, char *out)
+{
+    char *p = out + n;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        memcpy(p, ro_digit_pairs + 2 * r, 2);
+    }
+    if (u >= 10)
+        memcpy(p - 2, ro_digit_pairs + 2 * u, 2);
+    else
+        p[-1] = (char)('0' + u);
+}
+
 void ro_log(ro_state *rt, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 
