@@ -169,12 +169,6 @@ static int digits_by_printf(double a, char *digits, int *exp10)
 
 typedef unsigned __int128 u128;
 
-static const uint64_t P10[20] = {
-    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
-    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
-    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-    1000000000000000000ull, 10000000000000000000ull};
-
 /* The same search as digits_by_printf, in exact integer arithmetic, for a in
  * [2^-12, 1e15): a = m * 2^-k with 1 <= k <= 64, so for s <= 20 decimal
  * places a * 10^s = m * 10^s / 2^k, and m * 10^s < 2^120 fits in 128 bits.
@@ -207,14 +201,14 @@ static int digits_exact(double a, char *digits, int *exp10)
             int s = p - 1 - e10;
             if (s < 0 || s > 20)
                 return 0;
-            u128 ten_s = s <= 19 ? (u128)P10[s] : (u128)P10[19] * 10;
+            u128 ten_s = s <= 19 ? (u128)ro_pow10[s] : (u128)ro_pow10[19] * 10;
             u128 x = (u128)m * ten_s;              /* a * 10^s * 2^k */
             u128 q = x >> k, r = x & (((u128)1 << k) - 1), half = (u128)1 << (k - 1);
-            if (q >= P10[p]) {                     /* log10 was a decade low, or high */
+            if (q >= ro_pow10[p]) {                     /* log10 was a decade low, or high */
                 e10++;
                 continue;
             }
-            if (q < P10[p - 1]) {
+            if (q < ro_pow10[p - 1]) {
                 e10--;
                 continue;
             }
@@ -227,29 +221,19 @@ static int digits_exact(double a, char *digits, int *exp10)
             if (scaled > ten_s || (scaled == ten_s && !even))
                 goto next_p;
             int e = e10;
-            if (n == P10[p]) {                     /* rounded up to 10^p: one digit, a decade up */
+            if (n == ro_pow10[p]) {                     /* rounded up to 10^p: one digit, a decade up */
                 n = 1;
                 e++;
             }
             /* n has p digits (or is 1): its trailing zeros go first, by
-             * eights, fours, twos and ones, then the rest is written. */
+             * sixteens, eights, fours, twos and ones (n < 10^17 has at
+             * most 16), then the rest is written. */
             size_t nd = n == 1 ? 1 : (size_t)p;
-            while (n % 100000000 == 0) {
-                n /= 100000000;
-                nd -= 8;
-            }
-            if (n % 10000 == 0) {
-                n /= 10000;
-                nd -= 4;
-            }
-            if (n % 100 == 0) {
-                n /= 100;
-                nd -= 2;
-            }
-            if (n % 10 == 0) {
-                n /= 10;
-                nd -= 1;
-            }
+            for (unsigned z = 16; z != 0; z /= 2)
+                if (n % ro_pow10[z] == 0) {
+                    n /= ro_pow10[z];
+                    nd -= z;
+                }
             ro_write_digits(n, nd, digits);
             *exp10 = e;
             return (int)nd;

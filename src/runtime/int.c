@@ -35,14 +35,8 @@ static int int_repr(ro_state *rt, ro_object *o, ro_sbuf *b)
  * under log10 2), corrected by one compare. */
 static inline unsigned decimal_digits(uint64_t u)
 {
-    static const uint64_t pow10[20] = {
-        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
-        1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
-        100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-        1000000000000000000ull, 10000000000000000000ull,
-    };
     unsigned t = ((unsigned)(64 - __builtin_clzll(u | 1)) * 1233) >> 12;
-    return t + (u >= pow10[t]) + (u == 0);
+    return t + (u >= ro_pow10[t]) + (u == 0);
 }
 
 const char ro_digit_pairs[201] =

@@ -626,6 +626,15 @@ static inline void ro_container_dealloc_end(ro_state *rt, bool nested)
 
 /* ------------------------------------------------------------- helpers */
 
+/* 10^0 .. 10^19, every power of ten a uint64_t holds. Defined here, not in
+ * one file, so that a division by an entry the compiler can see is one by a
+ * constant (a multiply), not a divide instruction. */
+static const uint64_t ro_pow10[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+    1000000000000000000ull, 10000000000000000000ull,
+};
 /* "00" "01" ... "99": two decimal digits a lookup (int.c). */
 extern const char ro_digit_pairs[201];
 
