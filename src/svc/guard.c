@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,51 +67,83 @@ static void add_event_fd(svc_guard *g, int fd)
 }
 
 /* cgroup v1: usage thresholds and memory.pressure_level through eventfd and
- * cgroup.event_control. Needs write access to the cgroup's files. */
+ * cgroup.event_control. Needs write access to the cgroup's files.
+ *
+ * Each usage threshold the kernel registers waits for an RCU grace period
+ * (10-25 ms here, three of them), so the writes are made by a short-lived
+ * thread while the service starts: the eventfds are created and watched at
+ * once, the timer samples from the start as it always does, and a
+ * notification can only arrive early, never be needed. The thread logs what
+ * the kernel took; svc_guard_fini joins it before closing the eventfds. */
+struct v1_reg {
+    svc_log *lg;
+    int ctl, usage, plevel, efd, pfd;
+    unsigned long long bytes[3];   /* 0: no usage thresholds to register */
+};
+
+static void *v1_register(void *arg)
+{
+    struct v1_reg *r = arg;
+    int64_t t0 = now_ns();
+    int n = 0;
+    bool pl = false;
+    char line[96];
+    /* memory.pressure_level first: it costs no grace period. */
+    if (r->ctl >= 0 && r->plevel >= 0 && r->pfd >= 0) {
+        int len = snprintf(line, sizeof line, "%d %d medium", r->pfd, r->plevel);
+        pl = write(r->ctl, line, (size_t)len) == len;
+    }
+    for (int i = 0; i < 3 && r->ctl >= 0 && r->usage >= 0 && r->efd >= 0 && r->bytes[i] != 0; i++) {
+        int len = snprintf(line, sizeof line, "%d %d %llu", r->efd, r->usage, r->bytes[i]);
+        n += write(r->ctl, line, (size_t)len) == len;
+    }
+    svc_log_write(r->lg, n > 0 && pl ? 5 : 4,
+                  "guard: kernel events registered in %.0fms: cgroup v1 usage thresholds %s (%d of %d), "
+                  "memory.pressure_level %s",
+                  (double)(now_ns() - t0) / 1e6, n > 0 ? "on" : "unavailable", n, r->bytes[0] != 0 ? 3 : 0,
+                  pl ? "on" : "unavailable");
+    /* The kernel keeps the registrations while the eventfds live. */
+    if (r->ctl >= 0)
+        close(r->ctl);
+    if (r->usage >= 0)
+        close(r->usage);
+    if (r->plevel >= 0)
+        close(r->plevel);
+    free(r);
+    return NULL;
+}
+
 static void events_v1(svc_guard *g, uint64_t budget, char *said, size_t saidlen)
 {
-    int ctl = openat(g->cg.dirfd, "cgroup.event_control", O_WRONLY | O_CLOEXEC);
-    int usage = openat(g->cg.dirfd, "memory.usage_in_bytes", O_RDONLY | O_CLOEXEC);
-    int plevel = openat(g->cg.dirfd, "memory.pressure_level", O_RDONLY | O_CLOEXEC);
-    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int pfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int n = 0;
-    if (ctl >= 0 && usage >= 0 && efd >= 0 && budget != GD_UNLIMITED) {
-        double fr[3] = {g->pol.soft, g->pol.hard, g->pol.critical};
-        for (int i = 0; i < 3; i++) {
-            char line[96];
-            int len = snprintf(line, sizeof line, "%d %d %llu", efd, usage,
-                               (unsigned long long)((double)budget * fr[i]));
-            n += write(ctl, line, (size_t)len) == len;
-        }
+    struct v1_reg *r = malloc(sizeof *r);
+    if (r == NULL) {
+        snprintf(said, saidlen, "cgroup v1 events unavailable (out of memory)");
+        return;
     }
-    if (n > 0) {
-        add_event_fd(g, efd);
-        efd = -1;
+    r->lg = g->lg;
+    r->ctl = openat(g->cg.dirfd, "cgroup.event_control", O_WRONLY | O_CLOEXEC);
+    r->usage = openat(g->cg.dirfd, "memory.usage_in_bytes", O_RDONLY | O_CLOEXEC);
+    r->plevel = openat(g->cg.dirfd, "memory.pressure_level", O_RDONLY | O_CLOEXEC);
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    r->pfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    double fr[3] = {g->pol.soft, g->pol.hard, g->pol.critical};
+    for (int i = 0; i < 3; i++)
+        r->bytes[i] = budget == GD_UNLIMITED ? 0 : (unsigned long long)((double)budget * fr[i]);
+    /* Watched from now on; one whose registration fails stays silent. */
+    if (r->efd >= 0)
+        add_event_fd(g, r->efd);
+    if (r->pfd >= 0)
+        add_event_fd(g, r->pfd);
+    int e = pthread_create(&g->v1_thread, NULL, v1_register, r);
+    if (e == 0) {
+        g->v1_started = true;
+        snprintf(said, saidlen, "cgroup v1 usage thresholds and memory.pressure_level registering");
+        return;
     }
-    bool pl = false;
-    if (ctl >= 0 && plevel >= 0 && pfd >= 0) {
-        char line[64];
-        int len = snprintf(line, sizeof line, "%d %d medium", pfd, plevel);
-        pl = write(ctl, line, (size_t)len) == len;
-        if (pl) {
-            add_event_fd(g, pfd);
-            pfd = -1;
-        }
-    }
-    snprintf(said, saidlen, "cgroup v1 usage thresholds %s, memory.pressure_level %s",
-             n > 0 ? "on" : "unavailable", pl ? "on" : "unavailable");
-    /* The kernel keeps the registrations while the eventfds live. */
-    if (efd >= 0)
-        close(efd);
-    if (pfd >= 0)
-        close(pfd);
-    if (ctl >= 0)
-        close(ctl);
-    if (usage >= 0)
-        close(usage);
-    if (plevel >= 0)
-        close(plevel);
+    svc_log_write(g->lg, 4, "guard: no thread to register cgroup v1 events (%s): registering them now",
+                  strerror(e));
+    v1_register(r);
+    snprintf(said, saidlen, "cgroup v1 usage thresholds and memory.pressure_level (see above)");
 }
 
 /* cgroup v2: memory.events changes (high, max, oom, oom_kill) through inotify. */
@@ -246,6 +279,10 @@ void svc_guard_reconfigure(svc_guard *g, const svc_config *c)
 
 void svc_guard_fini(svc_guard *g)
 {
+    if (g->v1_started) {
+        pthread_join(g->v1_thread, NULL);   /* it writes the eventfds' numbers: they must live till then */
+        g->v1_started = false;
+    }
     for (int i = 0; i < g->nev_fds; i++)
         close(g->ev_fds[i]);
     if (g->psi_epoll >= 0)

@@ -2,6 +2,7 @@
 #ifndef RECLAIMD_SVC_GUARD_H
 #define RECLAIMD_SVC_GUARD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,6 +83,8 @@ typedef struct svc_guard {
     int nev_fds;
     int psi_epoll;                  /* the PSI trigger's descriptor (kept open), or -1 */
     int psi_watch;                  /* the epoll set holding it (EPOLLPRI), watched by the loop, or -1 */
+    pthread_t v1_thread;            /* registers the cgroup v1 events (see events_v1) */
+    bool v1_started;                /* ... and is joined by svc_guard_fini */
 } svc_guard;
 
 /* Set up from the configuration (open the cgroup, register kernel events
