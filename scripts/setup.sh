@@ -3,8 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)"
+bash scripts/build-release.sh build   # Release, LTO, trained by profile (PGO)
 demo=$(mktemp -d /tmp/reclaimd-demo.XXXXXX)
 echo
 echo "== demo: reclaimd --demo $demo (generated users through the summary job, crash-safe spool) =="

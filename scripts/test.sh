@@ -1,6 +1,7 @@
 #!/bin/bash
-# test.sh - the second command: the whole test suite in three builds, each with
-# -Werror: plain, AddressSanitizer + UndefinedBehaviorSanitizer, valgrind memcheck;
+# test.sh - the second command: the whole test suite in four builds, each with
+# -Werror: plain, Release with PGO, AddressSanitizer + UndefinedBehaviorSanitizer,
+# valgrind memcheck;
 # then the parser's fuzz target for a short while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,12 @@ run_suite() {   # run_suite NAME CMAKE-ARGS...
 }
 
 run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The build setup.sh makes and bench/ measures (Release, LTO, PGO): its three
+# stages, then the whole suite against what it built.
+echo "== release (PGO) build =="
+bash scripts/build-release.sh build-release
+echo "== release (PGO) tests =="
+(cd build-release && ctest --output-on-failure -j"$jobs") || status=1
 run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
 # Every unit test again under valgrind memcheck (pool blocks described with client requests).
 run_suite valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECLAIMD_VALGRIND=ON -DRECLAIMD_BENCH=OFF
