@@ -97,11 +97,12 @@ static void *v1_register(void *arg)
         int len = snprintf(line, sizeof line, "%d %d %llu", r->efd, r->usage, r->bytes[i]);
         n += write(r->ctl, line, (size_t)len) == len;
     }
-    svc_log_write(r->lg, n > 0 && pl ? 5 : 4,
+    bool budget = r->bytes[0] != 0;
+    svc_log_write(r->lg, (n > 0 || !budget) && pl ? 5 : 4,
                   "guard: kernel events registered in %.0fms: cgroup v1 usage thresholds %s (%d of %d), "
                   "memory.pressure_level %s",
-                  (double)(now_ns() - t0) / 1e6, n > 0 ? "on" : "unavailable", n, r->bytes[0] != 0 ? 3 : 0,
-                  pl ? "on" : "unavailable");
+                  (double)(now_ns() - t0) / 1e6, !budget ? "not set (no budget)" : n > 0 ? "on" : "unavailable",
+                  n, budget ? 3 : 0, pl ? "on" : "unavailable");
     /* The kernel keeps the registrations while the eventfds live. */
     if (r->ctl >= 0)
         close(r->ctl);
