@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECLAIMD, COUNT_JOB = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -323,6 +324,43 @@ def t_once_with_many_workers_processes_every_input():
             assert read(os.path.join(sp, "out", "in%02d.ndjson" % k)).count(b"\n") == 50
         shutil.rmtree(d)
 
+
+def t_once_finds_inputs_dropped_during_the_run():
+    # --once keeps no inotify watch (man reclaimd(8)): an input dropped while
+    # the run is busy is still found - by the worker that finishes its input
+    # and looks again, or by the rescan - and the run ends only after it.
+    rec = b"".join(b'{"user_id": "a%d", "events": [{"ts": 1, "type": "t"}]}\n' % i for i in range(40))
+    d, conf = spool_with({"a.ndjson": rec}, "[batch]\nworkers = 2\nusers = 10\njob = %s\n[job]\ndelay_ms = 25\n"
+                         % COUNT_JOB)
+    sp = os.path.join(d, "spool")
+    p = subprocess.Popen([*WRAP, RECLAIMD, "--once", "--config", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3000):                    # until a.ndjson is claimed (40 records x 25 ms after that)
+            if os.path.exists(os.path.join(sp, "work", "a.ndjson")):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("a.ndjson was never claimed")
+        pid = p.pid if not WRAP else None
+        if pid is not None:
+            fds = [os.readlink("/proc/%d/fd/%s" % (pid, f)) for f in os.listdir("/proc/%d/fd" % pid)]
+            assert not [f for f in fds if "inotify" in f], fds
+        tmp = os.path.join(sp, "inbox", "b.ndjson.tmp")
+        with open(tmp, "wb") as f:
+            f.write(b'{"user_id": "b", "events": []}\n')
+        os.rename(tmp, os.path.join(sp, "inbox", "b.ndjson"))
+        assert not os.path.exists(os.path.join(sp, "out", "a.ndjson")), "a.ndjson finished before b was dropped"
+        err = p.communicate(timeout=600)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err[-2000:]
+    assert sorted(os.listdir(os.path.join(sp, "out"))) == ["a.ndjson", "b.ndjson"], (os.listdir(sp + "/out"), err[-2000:])
+    assert read(os.path.join(sp, "out", "b.ndjson")) == b'{"user_id": "b", "n": 0}\n'
+    assert "spool done inputs=2 failed=0 records_ok=41" in err, err[-2000:]
+    shutil.rmtree(d)
 
 for name, fn in list(globals().items()):
     if name.startswith("t_"):
