@@ -291,17 +291,31 @@ static void clear_drops_every_reference_and_keeps_a_small_table(void **state)
 }
 
 /* A presized dict takes n entries in the table it was made with (no
- * growth), holds them as any dict does, and still grows past n. */
+ * growth), holds them as any dict does, and still grows past n. Its room is
+ * n exactly beyond the smallest table (5), so an 11-key dict's table (32
+ * slots + 11 entries, 392 bytes) is pooled, not malloc'd; every table goes
+ * back with the size it was made with (malloc'd bytes in use return to where
+ * they were; a pooled block freed with another size trips the allocator's
+ * class check). */
 static void presized_dicts_take_n_entries_without_growing(void **state)
 {
     ro_state *rt = RT(state);
     static const size_t sizes[] = {0, 1, 5, 6, 10, 11, 21, 22, 100, 1000};
+    ro_mem_stats before, made;
+    ro_mem_get_stats(rt, &before);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = sizes[s];
+        ro_mem_stats m0;
+        ro_mem_get_stats(rt, &m0);
         ro_object *o = ro_dict_new_presized(rt, n);
         assert_non_null(o);
         ro_dict *d = (ro_dict *)o;
-        assert_true(d->d_usable >= n);
+        assert_int_equal(d->d_usable, n <= 5 ? (n == 0 && d->d_index == NULL ? 0 : 5) : n);
+        if (n == 11) {
+            ro_mem_get_stats(rt, &made);
+            assert_int_equal(made.large_bytes_in_use, m0.large_bytes_in_use);
+            assert_int_equal(d->d_mask + 1, 32);
+        }
         int32_t *table = d->d_index;
         for (size_t i = 0; i < n; i++) {
             ro_object *k = ro_int_from_i64(rt, (int64_t)(i * 7919));
@@ -328,6 +342,36 @@ static void presized_dicts_take_n_entries_without_growing(void **state)
         assert_true(d->d_usable > room);
         ro_decref(rt, o);
     }
+    /* Dropped while still presized: by reference counting (atoms only), and
+     * by the collector (the dict holds itself), each table freed with the
+     * size it was made with. */
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int cyclic = 0; cyclic <= 1; cyclic++) {
+            size_t n = sizes[s];
+            if (n == 0)
+                continue;
+            ro_object *o = ro_dict_new_presized(rt, n);
+            assert_non_null(o);
+            for (size_t i = 0; i + cyclic < n; i++) {
+                ro_object *k = ro_int_from_i64(rt, (int64_t)(i * 7919));
+                assert_int_equal(ro_dict_set_steal(rt, o, k, ro_int_from_i64(rt, (int64_t)i)), 0);
+                ro_decref(rt, k);
+            }
+            if (cyclic) {
+                ro_object *k = ro_str_from_cstr(rt, "self");
+                assert_int_equal(ro_dict_set(rt, o, k, o), 0);
+                ro_decref(rt, k);
+            }
+            assert_int_equal(((ro_dict *)o)->d_usable, n <= 5 ? 5 : n);   /* still the table it was made with */
+            ro_decref(rt, o);
+            if (cyclic)
+                assert_true(ro_gc_collect(rt, 0, NULL) >= 1);
+        }
+    }
+    ro_gc_collect(rt, 0, NULL);
+    ro_mem_stats after;
+    ro_mem_get_stats(rt, &after);
+    assert_int_equal(after.large_bytes_in_use, before.large_bytes_in_use);
 }
 
 int main(void)
