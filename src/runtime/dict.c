@@ -14,8 +14,8 @@
  * Invariants: d_used <= d_nentries <= d_usable <= 2/3 of the table size, so
  * a probe always reaches an EMPTY slot. d_usable is that 2/3 but in a dict
  * presized for n entries, whose entries are sized to n (an 11-key result in
- * a 32-slot index: 392 bytes, pooled, instead of 632 from malloc). Deleted entries stay as holes (key NULL)
- * until the next resize compacts them.
+ * a 32-slot index: 392 bytes, pooled, instead of 632 from malloc). Deleted
+ * entries stay as holes (key NULL) until the next resize compacts them.
  */
 
 #define IX_EMPTY (-1)
