@@ -94,6 +94,31 @@ static inline int64_t probe_identity(const ro_dict *d, const ro_object *key, uin
     }
 }
 
+/* For a str key whose hash is cached, in a dict with a table (the keys a
+ * parser interns): *h, and probe_identity from the key's first slot, *slot
+ * left where it stopped. Returns what probe_identity returns, or -4 when the
+ * key or the dict does not qualify (the caller takes its general path). */
+static inline __attribute__((always_inline)) int64_t probe_cached_str(const ro_dict *d, const ro_object *key,
+                                                                     uint64_t *h, size_t *slot)
+{
+    if (!ro_is_kind(key, RO_K_STR) || !(((const ro_str *)key)->s_state & RO_STR_HASHED) || d->d_index == NULL)
+        return -4;
+    uint64_t perturb = *h = ((const ro_str *)key)->s_hash;
+    *slot = (size_t)*h & d->d_mask;
+    return probe_identity(d, key, *h, slot, &perturb);
+}
+
+/* Drop the dict's references in the n entries at e (holes skipped). */
+static void drop_entries(ro_state *rt, const ro_dict_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].e_key != NULL) {
+            ro_decref(rt, e[i].e_key);
+            ro_decref(rt, e[i].e_value);
+        }
+    }
+}
+
 /* Find key. Returns its entry number (>= 0), -1 if absent (then *slot is the
  * EMPTY slot ending the probe, where it would go), or -2 on error. */
 static inline int64_t lookup(ro_state *rt, ro_dict *d, ro_object *key, uint64_t hash, size_t *slot)
@@ -228,11 +253,10 @@ fail:
 int ro_dict_set_steal(ro_state *rt, ro_object *o, ro_object *key, ro_object *value)
 {
     ro_dict *d = (ro_dict *)o;
-    if (value != NULL && ro_is_kind(o, RO_K_DICT) && ro_is_kind(key, RO_K_STR) &&
-        (((ro_str *)key)->s_state & RO_STR_HASHED) && d->d_index != NULL && d->d_nentries < d->d_usable) {
-        uint64_t h = ((ro_str *)key)->s_hash, perturb = h;
-        size_t slot = (size_t)h & d->d_mask;
-        if (probe_identity(d, key, h, &slot, &perturb) == -1) {
+    if (value != NULL && ro_is_kind(o, RO_K_DICT) && d->d_nentries < d->d_usable) {
+        uint64_t h;
+        size_t slot;
+        if (probe_cached_str(d, key, &h, &slot) == -1) {
             ro_gc_track_for(rt, o, value);     /* (a str key never needs it) */
             append_entry(d, slot, h, key, value);
             return 0;
@@ -299,16 +323,13 @@ static __attribute__((noinline)) int dict_count_slow(ro_state *rt, ro_object *o,
 int ro_dict_count(ro_state *rt, ro_object *o, ro_object *key, int64_t delta)
 {
     ro_dict *d = (ro_dict *)o;
-    uint64_t h;
     /* The counter's usual step: a str key with its hash, found by identity
      * or absent with room, the count a shared small int before and after -
      * no call, no allocation, no reference count touched but the key's. */
-    if (ro_is_kind(o, RO_K_DICT) && ro_is_kind(key, RO_K_STR) && (((ro_str *)key)->s_state & RO_STR_HASHED) &&
-        d->d_index != NULL) {
-        h = ((ro_str *)key)->s_hash;
-        uint64_t perturb = h;
-        size_t slot = (size_t)h & d->d_mask;
-        int64_t ix = probe_identity(d, key, h, &slot, &perturb);
+    if (ro_is_kind(o, RO_K_DICT)) {
+        uint64_t h;
+        size_t slot;
+        int64_t ix = probe_cached_str(d, key, &h, &slot);
         if (ix >= 0) {
             ro_dict_entry *e = &d->d_entries[ix];
             uintptr_t at = (uintptr_t)e->e_value - (uintptr_t)rt->small_ints;
@@ -340,23 +361,21 @@ ro_object *ro_dict_from_pairs_steal(ro_state *rt, ro_object *const *kv, size_t n
         /* A str key with its hash: one probe by identity, as the parser's
          * interned keys are; room is there (presized, and a duplicate only
          * replaces). Anything else takes the general path. */
-        if (ro_is_kind(key, RO_K_STR) && (((ro_str *)key)->s_state & RO_STR_HASHED) && d->d_index != NULL) {
-            uint64_t h = ((ro_str *)key)->s_hash, perturb = h;
-            size_t slot = (size_t)h & d->d_mask;
-            int64_t ix = probe_identity(d, key, h, &slot, &perturb);
-            if (ix == -1) {
-                ro_gc_track_for(rt, o, value);
-                append_entry_steal(d, slot, h, key, value);
-                continue;
-            }
-            if (ix >= 0) {                      /* a duplicate key: the last wins */
-                ro_gc_track_for(rt, o, value);
-                ro_object *old = d->d_entries[ix].e_value;
-                d->d_entries[ix].e_value = value;
-                ro_decref(rt, old);
-                ro_decref(rt, key);
-                continue;
-            }
+        uint64_t h;
+        size_t slot;
+        int64_t ix = probe_cached_str(d, key, &h, &slot);
+        if (ix == -1) {
+            ro_gc_track_for(rt, o, value);
+            append_entry_steal(d, slot, h, key, value);
+            continue;
+        }
+        if (ix >= 0) {                          /* a duplicate key: the last wins */
+            ro_gc_track_for(rt, o, value);
+            ro_object *old = d->d_entries[ix].e_value;
+            d->d_entries[ix].e_value = value;
+            ro_decref(rt, old);
+            ro_decref(rt, key);
+            continue;
         }
         int r = ro_dict_set_steal(rt, o, key, value);
         ro_decref(rt, key);
@@ -455,13 +474,7 @@ static void dict_clear(ro_state *rt, ro_object *o)
     d->d_index = NULL;
     d->d_entries = NULL;
     d->d_mask = d->d_usable = d->d_nentries = d->d_used = 0;
-    for (size_t i = 0; i < dead.d_nentries; i++) {
-        ro_dict_entry *e = &dead.d_entries[i];
-        if (e->e_key != NULL) {
-            ro_decref(rt, e->e_key);
-            ro_decref(rt, e->e_value);
-        }
-    }
+    drop_entries(rt, dead.d_entries, dead.d_nentries);
     if (dead.d_index != NULL)
         table_release(rt, dead.d_index, dead.d_mask + 1, dead.d_usable);
 }
@@ -477,13 +490,7 @@ int ro_dict_clear(ro_state *rt, ro_object *o)
     }
     /* Untracked: atoms only, whose deallocs cannot reach d; a small table
      * stays for the next fill (a job's per-record counters). */
-    for (size_t i = 0; i < d->d_nentries; i++) {
-        ro_dict_entry *e = &d->d_entries[i];
-        if (e->e_key != NULL) {
-            ro_decref(rt, e->e_key);
-            ro_decref(rt, e->e_value);
-        }
-    }
+    drop_entries(rt, d->d_entries, d->d_nentries);
     memset(d->d_index, 0xff, (d->d_mask + 1) * sizeof(int32_t));   /* every slot IX_EMPTY */
     d->d_nentries = d->d_used = 0;
     return 0;
@@ -511,15 +518,9 @@ static __attribute__((noinline)) void dict_dealloc_slow(ro_state *rt, ro_object 
     if (d->d_mask + 1 != MIN_SIZE) {
         dict_clear(rt, o);
     } else {
-        ro_dict_entry *e = d->d_entries;
         size_t n = d->d_nentries;
         d->d_used = d->d_nentries = 0;  /* no reference is left to d: nothing can look at it below */
-        for (size_t i = 0; i < n; i++) {
-            if (e[i].e_key != NULL) {
-                ro_decref(rt, e[i].e_key);
-                ro_decref(rt, e[i].e_value);
-            }
-        }
+        drop_entries(rt, d->d_entries, n);
         memset(d->d_index, 0xff, MIN_SIZE * sizeof(int32_t));
     }
     dict_park(rt, o);

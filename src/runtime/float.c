@@ -204,7 +204,7 @@ static int digits_exact(double a, char *digits, int *exp10)
             u128 ten_s = s <= 19 ? (u128)ro_pow10[s] : (u128)ro_pow10[19] * 10;
             u128 x = (u128)m * ten_s;              /* a * 10^s * 2^k */
             u128 q = x >> k, r = x & (((u128)1 << k) - 1), half = (u128)1 << (k - 1);
-            if (q >= ro_pow10[p]) {                     /* log10 was a decade low, or high */
+            if (q >= ro_pow10[p]) {                /* log10 was a decade low, or high */
                 e10++;
                 continue;
             }
@@ -221,7 +221,7 @@ static int digits_exact(double a, char *digits, int *exp10)
             if (scaled > ten_s || (scaled == ten_s && !even))
                 goto next_p;
             int e = e10;
-            if (n == ro_pow10[p]) {                     /* rounded up to 10^p: one digit, a decade up */
+            if (n == ro_pow10[p]) {                /* rounded up to 10^p: one digit, a decade up */
                 n = 1;
                 e++;
             }
