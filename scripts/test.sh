@@ -30,7 +30,8 @@ run_suite asan -DCMAKE_BUILD_TYPE=Debug -DRECLAIMD_SANITIZE=address,undefined
 run_suite valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECLAIMD_VALGRIND=ON -DRECLAIMD_BENCH=OFF
 
 # The libFuzzer targets, briefly (clang, ASan+UBSan, every library instrumented):
-# fuzz_nj (any bytes as a record: must round-trip) and fuzz_ro (any bytes as a
+# fuzz_nj (any bytes as records of one stream: must round-trip, the same with
+# or without the shapes kept across records) and fuzz_ro (any bytes as a
 # program of runtime operations: no leak, no invalid access). Any crash, leak
 # or mismatch fails the run.
 echo "== fuzz build =="

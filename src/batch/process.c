@@ -534,6 +534,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
     nj_buf outb = {0}, errb = {0};
     bt_committer cm = {.running = false};
     pending_batch pb = {.on = false};
+    nj_shapes *shapes = NULL;
     memset(rep, 0, sizeof *rep);
     if (!bt_name_is_input(name)) {
         snprintf(err, errlen, "'%s' is not an input name", name);
@@ -598,6 +599,9 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
         snprintf(err, errlen, "out of memory for the read buffer (%zu bytes)", rd.cap);
         goto out;
     }
+    /* The keys the input's records share, kept from one record to the next
+     * (without them, when out of memory here, each record reads its own). */
+    shapes = nj_shapes_new();
     if (bt_commit_start(&cm, sp, name, out_fd, err_fd) != 0) {
         snprintf(err, errlen, "starting the commit thread of work/%s: %s", name, strerror(errno));
         goto out;
@@ -678,7 +682,7 @@ int bt_process_input(bt_worker *w, const char *name, bt_input_report *rep, char 
                 column = rd.max_record + 1;
             } else {
                 nj_error pe;
-                rec = nj_parse(rt, s, n, &cfg->limits, &pe);
+                rec = nj_parse_shaped(rt, shapes, s, n, &cfg->limits, &pe);
                 if (rec == NULL) {
                     if (ro_err_kind(rt) == RO_E_NOMEM) {
                         ro_decref(rt, batch);
@@ -837,6 +841,7 @@ out:
     else
         close(lk);                          /* the input stays in work/: resumable */
     free(rd.buf);
+    nj_shapes_free(rt, shapes);
     ro_sbuf_free(&outb);
     ro_sbuf_free(&errb);
     return rc;

@@ -40,6 +40,22 @@ typedef struct nj_error {
  * Returns: new. */
 ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err);
 
+/* What the parser keeps from one record of a stream to the next: the keys
+ * it read at each ordinal of the objects at each depth, and the bytes around
+ * them, which the next records' objects are compared with before any key is
+ * read and interned (see parse.c). Holds new references to interned keys:
+ * free it with nj_shapes_free while the runtime is alive. One stream's, one
+ * thread's. nj_shapes_new returns NULL when out of memory. */
+typedef struct nj_shapes nj_shapes;
+nj_shapes *nj_shapes_new(void);
+void nj_shapes_free(ro_state *rt, nj_shapes *sh);   /* sh may be NULL */
+
+/* nj_parse with the shapes of the stream's earlier records (sh: borrowed,
+ * updated; NULL: none kept). The value is the same as nj_parse's.
+ * Returns: new. */
+ro_object *nj_parse_shaped(ro_state *rt, nj_shapes *sh, const char *buf, size_t len, const nj_limits *limits,
+                           nj_error *err);
+
 /* Output buffer for the serializer: the runtime's text buffer (owned by the
  * caller; append with ro_sbuf_append, free with ro_sbuf_free). */
 typedef ro_sbuf nj_buf;

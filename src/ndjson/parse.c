@@ -9,14 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Key shapes: the objects of one record at one depth mostly have the same
- * keys in the same order (every event of a user), so the key at ordinal i of
- * the last object at depth d is tried first: when the input there is that
- * key's text and a closing quote, it is the key, without a hash or a table
- * lookup. Only keys that were one plain run (no escape, no byte that needs a
- * second look) are kept, so equal bytes mean the same text. */
+/* Key shapes: the objects of a stream's records at one depth mostly have the
+ * same keys in the same order (every event of every user), so what was read
+ * at ordinal i of an object at depth d is tried first at the next one: the
+ * key, and the exact bytes from where the key's text begins (ordinal 0) or
+ * the previous value ended (the others) to the first byte of the value (such
+ * as `, "type": `). When the input there is those bytes, it holds that key
+ * and the separators around it, and one compare of two words reads them all.
+ * Otherwise the key's text alone is tried, then the key is read and interned
+ * as any other. Two keys are kept per ordinal, the last one seen first
+ * (optional fields make two kinds of objects alternate). Only keys that were
+ * one plain run (no escape, no byte that needs a second look) are kept, so
+ * equal bytes mean the same text. */
 #define SHAPE_DEPTHS 4
 #define SHAPE_KEYS 8
+#define SHAPE_WAYS 2
+#define SHAPE_BYTES 16
+
+typedef struct nj_key_shape {
+    ro_object *key;             /* interned: new reference, or NULL */
+    uint64_t word[2], mask[2];  /* bytes[0..len) as little-endian words, and their masks */
+    uint8_t len;                /* 0: the bytes did not fit (the key alone is tried) */
+    uint8_t bytes[SHAPE_BYTES];
+} nj_key_shape;
+
+struct nj_shapes {
+    nj_key_shape at[SHAPE_DEPTHS][SHAPE_KEYS][SHAPE_WAYS];
+};
 
 typedef struct nj_parser {
     ro_state *rt;
@@ -25,8 +44,7 @@ typedef struct nj_parser {
     nj_error *err;
     char *scratch;          /* unescaped string bytes, number text (malloc'd) */
     size_t scap;
-    ro_object *shape[SHAPE_DEPTHS][SHAPE_KEYS];   /* interned keys: new references (or NULL) */
-    uint32_t shape_used;    /* depths 1..shape_used may hold some */
+    nj_shapes *shapes;      /* borrowed from the caller, or NULL (none kept) */
     /* The items of the arrays and the keys and values of the objects being
      * read, innermost last: each container is made once it is complete, in
      * one call and at its final size. New references, stack[0..sp). On the
@@ -617,6 +635,44 @@ fail:
     return NULL;
 }
 
+/* Do the bytes at p start with the shape's? (s->len != 0) */
+static inline bool shape_match(const nj_key_shape *s, const uint8_t *p, const uint8_t *end)
+{
+    if (end - p >= SHAPE_BYTES)
+        return (((ro_load_le64(p) ^ s->word[0]) & s->mask[0]) | ((ro_load_le64(p + 8) ^ s->word[1]) & s->mask[1])) ==
+               0;
+    return (size_t)(end - p) >= s->len && memcmp(p, s->bytes, s->len) == 0;
+}
+
+/* Key k (borrowed; plain text) was read from the bytes [from, to): it goes
+ * first among the ordinal's ways, with those bytes when they fit; the way it
+ * held before, or else the last one, makes room. */
+static void shape_learn(ro_state *rt, nj_key_shape *way, ro_object *k, const uint8_t *from, const uint8_t *to)
+{
+    size_t j = 0;
+    while (j < SHAPE_WAYS - 1 && way[j].key != k)
+        j++;
+    ro_object *old = way[j].key;
+    memmove(&way[1], &way[0], j * sizeof *way);
+    if (old != k) {
+        ro_xdecref(rt, old);
+        ro_incref(k);
+    }
+    nj_key_shape *s = &way[0];
+    size_t n = (size_t)(to - from);
+    s->key = k;
+    s->len = 0;
+    if (n > SHAPE_BYTES)
+        return;
+    memset(s->bytes, 0, sizeof s->bytes);
+    memcpy(s->bytes, from, n);
+    s->len = (uint8_t)n;
+    s->word[0] = ro_load_le64(s->bytes);
+    s->word[1] = ro_load_le64(s->bytes + 8);
+    s->mask[0] = n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+    s->mask[1] = n >= 16 ? ~0ull : n <= 8 ? 0 : (1ull << (8 * (n - 8))) - 1;
+}
+
 static ro_object *parse_object(nj_parser *ps)
 {
     const uint8_t *open = ps->p++;
@@ -631,59 +687,73 @@ static ro_object *parse_object(nj_parser *ps)
     }
     size_t base = ps->sp;
     char b[16];
-    uint32_t ordinal = 0;
-    ro_object **shape = ps->depth <= SHAPE_DEPTHS ? ps->shape[ps->depth - 1] : NULL;
-    for (;; ordinal++) {
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != '"') {
-            fail(ps, ps->p, "expected a string key, got %s", describe(ps->p, ps->end, b, sizeof b));
-            goto fail;
-        }
-        ro_object *k = NULL, *guess = shape != NULL && ordinal < SHAPE_KEYS ? shape[ordinal] : NULL;
-        if (guess != NULL) {
-            size_t n = ro_str_nbytes(guess);
-            if ((size_t)(ps->end - ps->p) > n + 1 && ps->p[n + 1] == '"' &&
-                ro_text_eq(ps->p + 1, ro_str_utf8(guess), n)) {
-                ps->p += n + 2;
-                ro_incref(guess);
-                k = guess;
-            }
-        }
-        if (k == NULL) {
-            bool plain;
-            k = parse_string(ps, true, &plain);
-            if (k == NULL)
+    nj_key_shape(*shape)[SHAPE_WAYS] =
+        ps->shapes != NULL && ps->depth <= SHAPE_DEPTHS ? ps->shapes->at[ps->depth - 1] : NULL;
+    for (uint32_t ordinal = 0;; ordinal++) {
+        /* The key's quote (ordinal 0), or where the previous value ended. */
+        const uint8_t *from = ps->p;
+        nj_key_shape *way = shape != NULL && ordinal < SHAPE_KEYS ? shape[ordinal] : NULL;
+        ro_object *k = NULL;
+        if (way != NULL)
+            for (int j = 0; j < SHAPE_WAYS; j++)
+                if (way[j].len != 0 && shape_match(&way[j], from, ps->end)) {
+                    k = way[j].key;
+                    ps->p = from + way[j].len;
+                    break;
+                }
+        if (k != NULL) {
+            ro_incref(k);
+            if (stack_push(ps, k) != 0)
                 goto fail;
-            if (plain && shape != NULL && ordinal < SHAPE_KEYS) {
-                ro_incref(k);
-                ro_xdecref(ps->rt, shape[ordinal]);
-                shape[ordinal] = k;
-                if (ps->depth > ps->shape_used)
-                    ps->shape_used = ps->depth;
+        } else {
+            if (ordinal > 0) {
+                skip_ws(ps);
+                if (ps->p < ps->end && *ps->p == '}') {
+                    ps->p++;
+                    break;
+                }
+                if (ps->p >= ps->end || *ps->p != ',') {
+                    fail(ps, ps->p, "expected ',' or '}' in an object, got %s",
+                         describe(ps->p, ps->end, b, sizeof b));
+                    goto fail;
+                }
+                ps->p++;
+                skip_ws(ps);
             }
+            if (ps->p >= ps->end || *ps->p != '"') {
+                fail(ps, ps->p, "expected a string key, got %s", describe(ps->p, ps->end, b, sizeof b));
+                goto fail;
+            }
+            bool plain = true;
+            for (int j = 0; way != NULL && j < SHAPE_WAYS && k == NULL; j++) {
+                ro_object *guess = way[j].key;
+                if (guess == NULL)
+                    continue;
+                size_t n = ro_str_nbytes(guess);
+                if ((size_t)(ps->end - ps->p) > n + 1 && ps->p[n + 1] == '"' &&
+                    ro_text_eq(ps->p + 1, ro_str_utf8(guess), n)) {
+                    ps->p += n + 2;
+                    ro_incref(guess);
+                    k = guess;
+                }
+            }
+            if (k == NULL && (k = parse_string(ps, true, &plain)) == NULL)
+                goto fail;
+            if (stack_push(ps, k) != 0)
+                goto fail;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':') {
+                fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
+                goto fail;
+            }
+            ps->p++;
+            skip_ws(ps);
+            if (way != NULL && plain)
+                shape_learn(ps->rt, way, k, from, ps->p);
         }
-        if (stack_push(ps, k) != 0)
-            goto fail;
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') {
-            fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
-            goto fail;
-        }
-        ps->p++;
         ro_object *v = parse_member(ps);
         if (v == NULL || stack_push(ps, v) != 0)
             goto fail;
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
-            break;
-        }
-        fail(ps, ps->p, "expected ',' or '}' in an object, got %s", describe(ps->p, ps->end, b, sizeof b));
-        goto fail;
     }
     ps->depth--;
     /* a duplicate key: the last wins */
@@ -727,7 +797,24 @@ static ro_object *parse_value(nj_parser *ps)
     }
 }
 
-ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err)
+nj_shapes *nj_shapes_new(void)
+{
+    return calloc(1, sizeof(nj_shapes));
+}
+
+void nj_shapes_free(ro_state *rt, nj_shapes *sh)
+{
+    if (sh == NULL)
+        return;
+    for (size_t d = 0; d < SHAPE_DEPTHS; d++)
+        for (size_t i = 0; i < SHAPE_KEYS; i++)
+            for (size_t j = 0; j < SHAPE_WAYS; j++)
+                ro_xdecref(rt, sh->at[d][i][j].key);
+    free(sh);
+}
+
+ro_object *nj_parse_shaped(ro_state *rt, nj_shapes *sh, const char *buf, size_t len, const nj_limits *limits,
+                           nj_error *err)
 {
     nj_error local;
     nj_parser ps = {
@@ -735,6 +822,7 @@ ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *
         .end = (const uint8_t *)buf + len,
         .max_depth = limits && limits->max_depth ? limits->max_depth : NJ_DEFAULT_MAX_DEPTH,
         .err = err ? err : &local,
+        .shapes = sh,
     };
     ro_object *inline_stack[STACK_INLINE];
     ps.stack = inline_stack;
@@ -749,11 +837,16 @@ ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *
             v = fail(&ps, ps.p, "trailing characters after the value");
         }
     }
-    for (uint32_t d = 0; d < ps.shape_used; d++)
-        for (int i = 0; i < SHAPE_KEYS; i++)
-            ro_xdecref(rt, ps.shape[d][i]);
     free(ps.scratch);
     if (ps.stack_heap)
         free(ps.stack);
+    return v;
+}
+
+ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err)
+{
+    nj_shapes *sh = nj_shapes_new();   /* the shapes of this record only; without them if none */
+    ro_object *v = nj_parse_shaped(rt, sh, buf, len, limits, err);
+    nj_shapes_free(rt, sh);
     return v;
 }

@@ -195,6 +195,181 @@ static void key_guesses_never_change_what_parses(void **state)
     }
 }
 
+/* A seeded generator of records and, beside each, the text nj_emit must give
+ * for it, worked out here (duplicate keys: the first place, the last value;
+ * escaped spellings decoded): keys from a small pool of prefixes of each
+ * other, one spelled with an escape, one too long for a shape's bytes, in
+ * random orders and numbers, nested, with whitespace of every kind around
+ * the separators, mostly none or one space as writers do. */
+typedef struct gen {
+    uint64_t x;
+    nj_buf in, want;
+} gen;
+
+static uint32_t gen_next(gen *g, uint32_t n)
+{
+    g->x ^= g->x << 13;
+    g->x ^= g->x >> 7;
+    g->x ^= g->x << 17;
+    return (uint32_t)(g->x % n);
+}
+
+static void gen_put(ro_state *rt, nj_buf *b, const char *s)
+{
+    assert_int_equal(ro_sbuf_append(rt, b, s, strlen(s)), 0);
+}
+
+static void gen_ws(ro_state *rt, gen *g)
+{
+    static const char *const ws[] = {"", "", "", "", " ", " ", " ", "  ", "\t", "\r\n "};
+    gen_put(rt, &g->in, ws[gen_next(g, 10)]);
+}
+
+static void gen_value(ro_state *rt, gen *g, int depth);
+
+static void gen_object(ro_state *rt, gen *g, int depth)
+{
+    /* spelled as, decoded */
+    static const char *const keys[][2] = {
+        {"ts", "ts"}, {"type", "type"}, {"tags", "tags"}, {"t", "t"}, {"tsx", "tsx"}, {"amount", "amount"},
+        {"a\\u006dount", "amount"}, {"a_key_longer_than_sixteen", "a_key_longer_than_sixteen"}, {"", ""},
+    };
+    size_t nk = sizeof keys / sizeof keys[0], n = gen_next(g, 6), used = 0;
+    const char *names[8];
+    nj_buf vals[8] = {{0}};
+    gen_put(rt, &g->in, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t k = gen_next(g, 3) != 0 ? i % 5 : gen_next(g, (uint32_t)nk);   /* mostly in order */
+        gen_ws(rt, g);
+        if (i > 0) {
+            gen_put(rt, &g->in, ",");
+            gen_ws(rt, g);
+        }
+        gen_put(rt, &g->in, "\"");
+        gen_put(rt, &g->in, keys[k][0]);
+        gen_put(rt, &g->in, "\"");
+        gen_ws(rt, g);
+        gen_put(rt, &g->in, ":");
+        gen_ws(rt, g);
+        size_t at = 0;
+        while (at < used && strcmp(names[at], keys[k][1]) != 0)
+            at++;
+        if (at == used)
+            names[used++] = keys[k][1];
+        nj_buf save = g->want;
+        g->want = (nj_buf){0};
+        gen_value(rt, g, depth + 1);
+        ro_sbuf_free(&vals[at]);
+        vals[at] = g->want;
+        g->want = save;
+    }
+    gen_ws(rt, g);
+    gen_put(rt, &g->in, "}");
+    gen_put(rt, &g->want, "{");
+    for (size_t i = 0; i < used; i++) {
+        gen_put(rt, &g->want, i ? ", \"" : "\"");
+        gen_put(rt, &g->want, names[i]);
+        gen_put(rt, &g->want, "\": ");
+        assert_int_equal(ro_sbuf_append(rt, &g->want, vals[i].data, vals[i].len), 0);
+        ro_sbuf_free(&vals[i]);
+    }
+    gen_put(rt, &g->want, "}");
+}
+
+static void gen_value(ro_state *rt, gen *g, int depth)
+{
+    uint32_t r = gen_next(g, 10);
+    if (depth < 6 && r < 3) {
+        gen_object(rt, g, depth);
+    } else if (depth < 6 && r < 4) {
+        size_t n = gen_next(g, 4);
+        gen_put(rt, &g->in, "[");
+        gen_put(rt, &g->want, "[");
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0) {
+                gen_put(rt, &g->in, ",");
+                gen_put(rt, &g->want, ", ");
+            }
+            gen_ws(rt, g);
+            gen_value(rt, g, depth + 1);
+        }
+        gen_put(rt, &g->in, "]");
+        gen_put(rt, &g->want, "]");
+    } else if (r < 6) {
+        gen_put(rt, &g->in, "\"ts\"");          /* a value spelled as a key */
+        gen_put(rt, &g->want, "\"ts\"");
+    } else {
+        char num[24];
+        snprintf(num, sizeof num, "%u", gen_next(g, 100000));
+        gen_put(rt, &g->in, num);
+        gen_put(rt, &g->want, num);
+    }
+}
+
+/* The shapes one stream's records leave for the next never change what a
+ * record parses to: each record, in a buffer of its own exact size (so that
+ * a read past it is caught under ASan), parsed with the stream's shapes and
+ * emitted, gives the text the generator worked out. */
+static void shapes_kept_across_records_never_change_what_parses(void **state)
+{
+    ro_state *rt = RT(state);
+    nj_shapes *sh = nj_shapes_new();
+    assert_non_null(sh);
+    gen g = {.x = 0x9E3779B97F4A7C15ull};
+    for (int rec = 0; rec < 3000; rec++) {
+        g.in.len = g.want.len = 0;
+        if (gen_next(&g, 4) == 0) {
+            gen_value(rt, &g, 1);              /* now and then not an object */
+        } else {
+            gen_ws(rt, &g);
+            gen_object(rt, &g, 1);
+        }
+        char *exact = malloc(g.in.len ? g.in.len : 1);
+        assert_non_null(exact);
+        memcpy(exact, g.in.data, g.in.len);
+        nj_error err;
+        ro_object *v = nj_parse_shaped(rt, sh, exact, g.in.len, NULL, &err);
+        if (v == NULL)
+            fail_msg("record %d '%.*s' did not parse: column %zu: %s", rec, (int)g.in.len, g.in.data, err.column,
+                     err.msg);
+        nj_buf out = {0};
+        assert_int_equal(nj_emit(rt, v, &out), 0);
+        if (out.len != g.want.len || memcmp(out.data, g.want.data, out.len) != 0)
+            fail_msg("record %d '%.*s': got '%.*s', want '%.*s'", rec, (int)g.in.len, g.in.data, (int)out.len,
+                     out.data, (int)g.want.len, g.want.data);
+        ro_sbuf_free(&out);
+        ro_decref(rt, v);
+        free(exact);
+    }
+    /* Records cut inside or right after bytes the shapes hold in full: the
+     * error and its column are those of a stream without shapes. */
+    static const char *const cut[] = {
+        "{\"ts\": 1, \"type\": 2}", "{\"ts\": 1, \"type", "{\"ts\": 1, \"type\": ", "{\"ts\": 1, \"type\"",
+        "{\"ts\": 1, \"ty", "{\"ts\": 1, ", "{\"ts\": 1, \"type\": 2, \"tags\" 3}", "{\"ts\":",
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        size_t n = strlen(cut[i]);
+        char *exact = malloc(n);
+        assert_non_null(exact);
+        memcpy(exact, cut[i], n);
+        nj_error with, without;
+        ro_object *a = nj_parse_shaped(rt, sh, exact, n, NULL, &with);
+        ro_err_clear(rt);
+        ro_object *b = nj_parse_shaped(rt, NULL, exact, n, NULL, &without);
+        ro_err_clear(rt);
+        assert_true((a == NULL) == (b == NULL));
+        if (a == NULL && (with.column != without.column || strcmp(with.msg, without.msg) != 0))
+            fail_msg("'%s': with shapes column %zu '%s', without column %zu '%s'", cut[i], with.column, with.msg,
+                     without.column, without.msg);
+        ro_xdecref(rt, a);
+        ro_xdecref(rt, b);
+        free(exact);
+    }
+    ro_sbuf_free(&g.in);
+    ro_sbuf_free(&g.want);
+    nj_shapes_free(rt, sh);
+}
+
 static void invalid_records_name_the_column(void **state)
 {
     ro_state *rt = RT(state);
@@ -465,6 +640,8 @@ int main(void)
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(keys_are_interned, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(key_guesses_never_change_what_parses, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(shapes_kept_across_records_never_change_what_parses, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
