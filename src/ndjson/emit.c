@@ -35,6 +35,30 @@ static inline int put(ro_state *rt, nj_buf *out, const char *s, size_t n)
     return 0;
 }
 
+/* n bytes from s to d, without a call for the short texts most keys and
+ * values are: two words or halves that overlap, read inside [s, s + n). */
+static inline void copy_text(char *d, const char *s, size_t n)
+{
+    uint64_t a, b;
+    uint32_t x, y;
+    if (n >= 8 && n <= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
  * one escaping pass that finds nothing to escape sets). */
 static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
@@ -47,7 +71,7 @@ static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
         if (d == NULL)
             return -1;
         d[0] = '"';
-        memcpy(d + 1, s, n);
+        copy_text(d + 1, s, n);
         d[n + 1] = '"';
         out->len += n + 2;
         return 0;
@@ -146,9 +170,25 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                            RO_TYPE(k)->tp_name);
                 return -1;
             }
-            if ((i++ != 0 && put(rt, out, ", ", 2) != 0) ||
-                emit_str(rt, k, out) != 0 ||
-                put(rt, out, ": ", 2) != 0 || emit(rt, v, out, depth + 1) != 0)
+            if (((ro_str *)k)->s_state & RO_STR_NOESC) {
+                /* the separator, the key and ": " in one step */
+                size_t n = ro_str_nbytes(k), sep = i++ != 0 ? 2 : 0;
+                if ((d = room(rt, out, n + 6)) == NULL)
+                    return -1;
+                if (sep != 0) {
+                    d[0] = ',';
+                    d[1] = ' ';
+                    d += 2;
+                }
+                d[0] = '"';
+                copy_text(d + 1, ro_str_utf8(k), n);
+                memcpy(d + n + 1, "\": ", 3);
+                out->len += sep + n + 4;
+            } else if ((i++ != 0 && put(rt, out, ", ", 2) != 0) || emit_str(rt, k, out) != 0 ||
+                       put(rt, out, ": ", 2) != 0) {
+                return -1;
+            }
+            if (emit(rt, v, out, depth + 1) != 0)
                 return -1;
         }
         return put(rt, out, "}", 1);

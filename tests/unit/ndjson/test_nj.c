@@ -49,6 +49,8 @@ static void valid_records_parse_to_the_right_objects(void **state)
         {"[[[[[]]]]]", "[[[[[]]]]]"},
         {"\r\n{\"x\" : 1 }\r", "{\"x\": 1}"},
         {"[1, 2 , \t3 ,\n 4,  5 ] ", "[1, 2, 3, 4, 5]"},   /* one space, one then more, more */
+        {"{\"x\":1,\"a\\nb\":2,\"\":3,\"y\":{\"\\u0001\":4}}",          /* keys with and without escapes */
+         "{\"x\": 1, \"a\\nb\": 2, \"\": 3, \"y\": {\"\\u0001\": 4}}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_round(rt, cases[i][0], cases[i][1]);
