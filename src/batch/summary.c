@@ -148,6 +148,13 @@ static void acc_drop(ro_state *rt, acc *a)
     ro_xdecref(rt, a->out);
 }
 
+/* A new reference to o (borrowed). */
+static inline ro_object *newref(ro_object *o)
+{
+    ro_incref(o);
+    return o;
+}
+
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 #define RT_CHECK(expr) do { if ((expr) != 0) goto fail; } while (0)
 
@@ -211,17 +218,6 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         RT_CHECK(ro_dict_count(rt, a.by_type, type, 1));
     }
 
-    a.out = ro_dict_new_presized(rt, K_TOP_TAG - K_USER_ID + 1);   /* the result's keys */
-    if (a.out == NULL)
-        goto fail;
-    ro_object *none = ro_none(rt);
-    RT_CHECK(ro_dict_set(rt, a.out, K[K_USER_ID], uid));
-    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_EVENTS], ro_int_from_i64(rt, (int64_t)n)));
-    RT_CHECK(n ? ro_dict_set_steal(rt, a.out, K[K_FIRST_TS], ro_int_from_i64(rt, first))
-               : ro_dict_set(rt, a.out, K[K_FIRST_TS], none));
-    RT_CHECK(n ? ro_dict_set_steal(rt, a.out, K[K_LAST_TS], ro_int_from_i64(rt, last))
-               : ro_dict_set(rt, a.out, K[K_LAST_TS], none));
-
     /* by_type with keys in byte order */
     size_t nt = ro_dict_len(a.by_type), pos = 0, i = 0;
     count_item few[16], *items = nt <= 16 ? few : malloc(nt * sizeof *items);
@@ -233,27 +229,22 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     while (ro_dict_next(a.by_type, &pos, &k, &v))
         items[i++] = (count_item){k, v};
     sort_items(items, nt);
-    ro_object *sorted = ro_dict_new_presized(rt, nt);
-    int r = sorted == NULL ? -1 : 0;
-    for (i = 0; r == 0 && i < nt; i++)
-        r = ro_dict_set(rt, sorted, items[i].key, items[i].count);
+    ro_object *pairs_few[32], **pairs = nt <= 16 ? pairs_few : malloc(2 * nt * sizeof *pairs);
+    if (pairs == NULL) {
+        ro_err_nomem(rt, 2 * nt * sizeof *pairs);
+        if (items != few)
+            free(items);
+        goto fail;
+    }
+    for (i = 0; i < nt; i++) {
+        pairs[2 * i] = newref(items[i].key);
+        pairs[2 * i + 1] = newref(items[i].count);
+    }
     if (items != few)
         free(items);
-    if (sorted == NULL)
-        goto fail;
-    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_BY_TYPE], sorted));
-    RT_CHECK(r);
-
-    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_SUM], ro_float_from_double(rt, sum)));
-    if (namounts) {
-        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MIN], ro_float_from_double(rt, amin)));
-        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MAX], ro_float_from_double(rt, amax)));
-        RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_AMOUNT_MEAN], ro_float_from_double(rt, sum / (double)namounts)));
-    } else {
-        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MIN], none));
-        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MAX], none));
-        RT_CHECK(ro_dict_set(rt, a.out, K[K_AMOUNT_MEAN], none));
-    }
+    ro_object *sorted = ro_dict_from_pairs_steal(rt, pairs, nt);
+    if (pairs != pairs_few)
+        free(pairs);
 
     /* tags: distinct count, and the most frequent (ties: byte-order smallest) */
     ro_object *top = NULL;
@@ -266,8 +257,39 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
             top_n = c;
         }
     }
-    RT_CHECK(ro_dict_set_steal(rt, a.out, K[K_DISTINCT_TAGS], ro_int_from_i64(rt, (int64_t)ro_dict_len(a.tags))));
-    RT_CHECK(ro_dict_set(rt, a.out, K[K_TOP_TAG], top != NULL ? top : none));
+
+    /* The result, in its keys' order, made in one call. */
+    ro_object *none = ro_none(rt);
+    ro_object *val[K_TOP_TAG - K_USER_ID + 1] = {
+        [K_USER_ID] = newref(uid),
+        [K_EVENTS] = ro_int_from_i64(rt, (int64_t)n),
+        [K_FIRST_TS] = n ? ro_int_from_i64(rt, first) : newref(none),
+        [K_LAST_TS] = n ? ro_int_from_i64(rt, last) : newref(none),
+        [K_BY_TYPE] = sorted,
+        [K_AMOUNT_SUM] = ro_float_from_double(rt, sum),
+        [K_AMOUNT_MIN] = namounts ? ro_float_from_double(rt, amin) : newref(none),
+        [K_AMOUNT_MAX] = namounts ? ro_float_from_double(rt, amax) : newref(none),
+        [K_AMOUNT_MEAN] = namounts ? ro_float_from_double(rt, sum / (double)namounts) : newref(none),
+        [K_DISTINCT_TAGS] = ro_int_from_i64(rt, (int64_t)ro_dict_len(a.tags)),
+        [K_TOP_TAG] = newref(top != NULL ? top : none),
+    };
+    size_t nout = sizeof val / sizeof val[0];
+    bool made = true;
+    for (i = 0; i < nout; i++)
+        made = made && val[i] != NULL;
+    if (!made) {
+        for (i = 0; i < nout; i++)
+            ro_xdecref(rt, val[i]);
+        goto fail;
+    }
+    ro_object *kv[2 * (K_TOP_TAG - K_USER_ID + 1)];
+    for (i = 0; i < nout; i++) {
+        kv[2 * i] = newref(K[K_USER_ID + i]);
+        kv[2 * i + 1] = val[i];
+    }
+    a.out = ro_dict_from_pairs_steal(rt, kv, nout);
+    if (a.out == NULL)
+        goto fail;
     ro_object *out = a.out;
     a.out = NULL;
     acc_drop(rt, &a);
