@@ -196,6 +196,62 @@ static void counters_start_empty_for_every_record(void **state)
     job->destroy(inst, rt);
 }
 
+/* Every allocation the job makes, failed in turn: the record is then no
+ * result and a runtime error (out of memory), never a bad record, and
+ * nothing it made is left behind (the teardown checks every byte); with no
+ * failure the result is the one of a run without any. Records with and
+ * without amounts and tags, and with more types than the job's stack holds. */
+static void injected_allocation_failures_fail_cleanly(void **state)
+{
+    ro_state *rt = RT(state);
+    const bt_job *job = bt_job_summary();
+    char err[200], msg[200];
+    char many[2048] = "{\"user_id\": \"m\", \"events\": [";
+    for (int i = 0; i < 18; i++) {
+        char ev[96];
+        snprintf(ev, sizeof ev, "%s{\"ts\": %d, \"type\": \"t%02d\", \"amount\": %d.5, \"tags\": [\"x%d\"]}",
+                 i ? ", " : "", 1700000000 + i, 17 - i, i, i % 4);
+        strcat(many, ev);
+    }
+    strcat(many, "]}");
+    const char *recs[] = {
+        "{\"user_id\": \"u1\", \"events\": [{\"ts\": 1700000000, \"type\": \"view\", \"amount\": 12.5, "
+        "\"tags\": [\"a\", \"b\"]}, {\"ts\": 1700000001, \"type\": \"buy\"}]}",
+        "{\"user_id\": \"u2\", \"events\": []}",
+        many,
+    };
+    for (size_t r = 0; r < sizeof recs / sizeof recs[0]; r++) {
+        ro_object *rec = nj_parse(rt, recs[r], strlen(recs[r]), NULL, NULL);
+        assert_non_null(rec);
+        char *want = summarize(rt, rec, msg, sizeof msg);
+        assert_non_null(want);
+        bool succeeded = false;
+        for (uint64_t nth = 1; nth < 400 && !succeeded; nth++) {
+            void *inst = job->create(rt, NULL, 0, err, sizeof err);
+            assert_non_null(inst);
+            ro_freelists_clear(rt);
+            ro_mem_inject_failure(rt, nth, 1);
+            ro_object *res = job->process(inst, rt, rec, msg, sizeof msg);
+            ro_mem_inject_failure(rt, 0, 0);
+            if (res != NULL) {
+                nj_buf b = {0};
+                assert_int_equal(nj_emit(rt, res, &b), 0);
+                assert_string_equal(b.data, want);
+                ro_sbuf_free(&b);
+                ro_decref(rt, res);
+                succeeded = true;
+            } else {
+                assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+                ro_err_clear(rt);
+            }
+            job->destroy(inst, rt);
+        }
+        assert_true(succeeded);
+        free(want);
+        ro_decref(rt, rec);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +259,7 @@ int main(void)
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(bad_events_name_the_event_and_field, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(counters_start_empty_for_every_record, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("batch/summary", tests, NULL, NULL);
 }
