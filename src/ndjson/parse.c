@@ -293,7 +293,13 @@ static inline ro_object *parse_string(nj_parser *ps, bool key, bool *plain)
         ps->p = q + 1;
         if (plain != NULL)
             *plain = true;
-        ro_object *s = key ? ro_str_intern_utf8(ps->rt, text, len) : ro_str_shared_utf8(ps->rt, text, len);
+        ro_object *s;
+        if (key)
+            s = ro_str_intern_utf8(ps->rt, text, len);
+        else if (len - 1 < 8 && ps->end - (const uint8_t *)text >= 8)   /* 1..8 bytes, and a word to load */
+            s = ro_str_shared_word(ps->rt, ro_load_le64(text) & (~0ull >> (64 - 8 * len)), text, len);
+        else
+            s = ro_str_shared_utf8(ps->rt, text, len);
         if (s == NULL)
             return fail_rt(ps);
         ((ro_str *)s)->s_state |= RO_STR_NOESC;    /* the run had none of those bytes */

@@ -120,6 +120,14 @@ void *ro_mem_alloc_nomsg(ro_state *rt, size_t n);   /* no error recorded on fail
 
 #define RO_STRCACHE_BITS 8
 #define RO_STRCACHE_SLOTS (1u << RO_STRCACHE_BITS)
+/* One slot of the shared-string cache: s a new reference or NULL; a text of
+ * up to 8 bytes also as its word (ro_str_shared_word), so that a lookup
+ * compares two words and the length without reading the string. */
+typedef struct ro_strcache_slot {
+    ro_str *s;
+    uint64_t word;          /* the bytes, little-endian, zero past them; 0 past 8 bytes */
+    size_t nbytes;
+} ro_strcache_slot;
 /* Drop every string the shared-string cache holds (str.c). Returns how many. */
 size_t ro_strcache_clear(ro_state *rt);
 
@@ -193,7 +201,7 @@ struct ro_state {
     ro_str *intern_cache[64];
 
     ro_freelist freelists[RO_FL_COUNT];
-    ro_str *str_cache[RO_STRCACHE_SLOTS];   /* ro_str_shared_utf8: new references, or NULL */
+    ro_strcache_slot str_cache[RO_STRCACHE_SLOTS];   /* ro_str_shared_utf8 */
 
     /* collector: generations of tracked containers */
     ro_gcgen gens[RO_GC_NGENS];

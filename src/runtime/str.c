@@ -136,56 +136,92 @@ ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *data, size_t nbytes)
 
 /* The shared-string cache: RO_STRCACHE_SLOTS direct-mapped slots, each a
  * new reference to a recently made short string, picked by its length and
- * first and last bytes. A miss makes the string and puts it in its slot in
- * place of the one there; so the cache holds at most RO_STRCACHE_SLOTS
- * strings of at most RO_STRCACHE_MAX bytes, whatever the input. */
-static inline unsigned strcache_slot(const char *p, size_t n)
+ * bytes: all of them up to 8 (one word), the first and last 8 past that. A
+ * miss makes the string and puts it in its slot in place of the one there;
+ * so the cache holds at most RO_STRCACHE_SLOTS strings of at most
+ * RO_STRCACHE_MAX bytes, whatever the input. */
+static inline unsigned strcache_slot_word(uint64_t w, size_t n)
+{
+    uint64_t h = (w ^ (uint64_t)n) * 0xff51afd7ed558ccdull;
+    return (unsigned)(h >> (64 - RO_STRCACHE_BITS));
+}
+
+/* The n bytes at p (1 <= n <= 8) as a little-endian word, zero past them:
+ * two halves that overlap, or the bytes one by one. */
+static inline uint64_t text_word(const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    if (n >= 4) {
+        uint64_t lo = (uint64_t)u[0] | (uint64_t)u[1] << 8 | (uint64_t)u[2] << 16 | (uint64_t)u[3] << 24;
+        const unsigned char *t = u + n - 4;
+        uint64_t hi = (uint64_t)t[0] | (uint64_t)t[1] << 8 | (uint64_t)t[2] << 16 | (uint64_t)t[3] << 24;
+        return lo | hi << (8 * (n - 4));
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)u[i] << (8 * i);
+    return w;
+}
+
+static inline unsigned strcache_slot_long(const char *p, size_t n)
 {
     uint64_t a, b;
-    if (n >= 8) {
-        memcpy(&a, p, 8);
-        memcpy(&b, p + n - 8, 8);
-    } else if (n >= 4) {
-        uint32_t x, y;
-        memcpy(&x, p, 4);
-        memcpy(&y, p + n - 4, 4);
-        a = x;
-        b = y;
-    } else {
-        a = n ? (uint8_t)p[0] | (uint32_t)(uint8_t)p[n / 2] << 8 | (uint32_t)(uint8_t)p[n - 1] << 16 : 0;
-        b = 0;
-    }
+    memcpy(&a, p, 8);
+    memcpy(&b, p + n - 8, 8);
     uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)n) * 0xff51afd7ed558ccdull;
     return (unsigned)(h >> (64 - RO_STRCACHE_BITS));
+}
+
+/* The string made on a miss takes the slot (word: 0 past 8 bytes).
+ * Out of line: the hit path stays a leaf the parser can take inline. */
+static __attribute__((noinline)) ro_object *strcache_fill(ro_state *rt, ro_strcache_slot *slot, uint64_t word,
+                                                          const char *data, size_t nbytes)
+{
+    ro_object *o = ro_str_from_valid_utf8(rt, data, nbytes);
+    if (o == NULL)
+        return NULL;
+    ro_incref(o);
+    ro_str *old = slot->s;
+    slot->s = (ro_str *)o;
+    slot->word = word;
+    slot->nbytes = nbytes;
+    if (old != NULL)
+        ro_decref(rt, RO_OBJ(old));
+    return o;
+}
+
+ro_object *ro_str_shared_word(ro_state *rt, uint64_t word, const char *data, size_t nbytes)
+{
+    ro_strcache_slot *slot = &rt->str_cache[strcache_slot_word(word, nbytes)];
+    if (slot->s != NULL && slot->word == word && slot->nbytes == nbytes) {
+        ro_incref(RO_OBJ(slot->s));
+        return RO_OBJ(slot->s);
+    }
+    return strcache_fill(rt, slot, word, data, nbytes);
 }
 
 ro_object *ro_str_shared_utf8(ro_state *rt, const char *data, size_t nbytes)
 {
     if (nbytes == 0 || nbytes > RO_STRCACHE_MAX)
         return ro_str_from_valid_utf8(rt, data, nbytes);
-    ro_str **slot = &rt->str_cache[strcache_slot(data, nbytes)];
-    ro_str *c = *slot;
-    if (c != NULL && RO_SIZE(c) == nbytes && ro_text_eq(c->s_data, data, nbytes)) {
+    if (nbytes <= 8)
+        return ro_str_shared_word(rt, text_word(data, nbytes), data, nbytes);
+    ro_strcache_slot *slot = &rt->str_cache[strcache_slot_long(data, nbytes)];
+    ro_str *c = slot->s;
+    if (c != NULL && slot->nbytes == nbytes && ro_text_eq(c->s_data, data, nbytes)) {
         ro_incref(RO_OBJ(c));
         return RO_OBJ(c);
     }
-    ro_object *o = ro_str_from_valid_utf8(rt, data, nbytes);
-    if (o == NULL)
-        return NULL;
-    ro_incref(o);
-    *slot = (ro_str *)o;
-    if (c != NULL)
-        ro_decref(rt, RO_OBJ(c));
-    return o;
+    return strcache_fill(rt, slot, 0, data, nbytes);
 }
 
 size_t ro_strcache_clear(ro_state *rt)
 {
     size_t n = 0;
     for (unsigned i = 0; i < RO_STRCACHE_SLOTS; i++) {
-        ro_str *c = rt->str_cache[i];
+        ro_str *c = rt->str_cache[i].s;
         if (c != NULL) {
-            rt->str_cache[i] = NULL;
+            rt->str_cache[i].s = NULL;
             ro_decref(rt, RO_OBJ(c));
             n++;
         }

@@ -167,6 +167,28 @@ static void shared_strings_are_one_object_and_bounded(void **state)
     assert_int_equal(ro_str_len(a), 5);
     ro_object *c = ro_str_shared_utf8(rt, "clicks", 6);
     assert_ptr_not_equal(a, c);
+    /* Given as a word (as a parser that loaded it has it), a text is the
+     * same object as given as bytes, at every length up to 8; texts that
+     * differ only by trailing NULs (the same word) are not. */
+    const char *text = "abcdefgh";
+    for (size_t n = 1; n <= 8; n++) {
+        uint64_t w = 0;
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)text[i] << (8 * i);
+        ro_object *x = ro_str_shared_utf8(rt, text, n), *y = ro_str_shared_word(rt, w, text, n);
+        assert_ptr_equal(x, y);
+        assert_int_equal(ro_str_nbytes(y), n);
+        char nul[9] = {0};
+        memcpy(nul, text, n);                  /* the text and a NUL: the same word */
+        ro_object *z = ro_str_shared_word(rt, w, nul, n + 1);
+        assert_ptr_not_equal(x, z);
+        assert_int_equal(ro_str_nbytes(z), n + 1);
+        assert_int_equal(ro_equal(rt, x, z), 0);
+        assert_int_equal(ro_str_utf8(z)[n], '\0');
+        ro_decref(rt, x);
+        ro_decref(rt, y);
+        ro_decref(rt, z);
+    }
     const char *longer = "a text longer than the cache takes: never shared";
     ro_object *l1 = ro_str_shared_utf8(rt, longer, strlen(longer)), *l2 = ro_str_shared_utf8(rt, longer, strlen(longer));
     assert_ptr_not_equal(l1, l2);
