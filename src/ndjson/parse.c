@@ -851,7 +851,7 @@ ro_object *nj_parse_shaped(ro_state *rt, nj_shapes *sh, const char *buf, size_t 
 
 ro_object *nj_parse(ro_state *rt, const char *buf, size_t len, const nj_limits *limits, nj_error *err)
 {
-    nj_shapes *sh = nj_shapes_new();   /* the shapes of this record only; without them if none */
+    nj_shapes *sh = nj_shapes_new();   /* this record's own (NULL, out of memory: none) */
     ro_object *v = nj_parse_shaped(rt, sh, buf, len, limits, err);
     nj_shapes_free(rt, sh);
     return v;

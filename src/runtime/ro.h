@@ -366,8 +366,8 @@ ro_object *ro_str_from_valid_utf8(ro_state *rt, const char *s, size_t nbytes);
 ro_object *ro_str_shared_utf8(ro_state *rt, const char *s, size_t nbytes);
 /* ro_str_shared_utf8 for a text of 1 to 8 bytes whose caller has them as a
  * word already: word is data[0..nbytes) little-endian (byte i in bits 8i to
- * 8i+7), zero past them; data is read only when the string is made.
- * Returns: new. */
+ * 8i+7), zero past them; data is read only when the string is made. Other
+ * lengths take ro_str_shared_utf8 (word unused). Returns: new. */
 ro_object *ro_str_shared_word(ro_state *rt, uint64_t word, const char *data, size_t nbytes);
 /* The interned string for UTF-8 bytes: looked up without allocating, made
  * (and validated) only the first time. Returns: new. */

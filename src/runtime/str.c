@@ -192,6 +192,8 @@ static __attribute__((noinline)) ro_object *strcache_fill(ro_state *rt, ro_strca
 
 ro_object *ro_str_shared_word(ro_state *rt, uint64_t word, const char *data, size_t nbytes)
 {
+    if (RO_UNLIKELY(nbytes - 1 >= 8))   /* not 1..8 bytes: no word of them */
+        return ro_str_shared_utf8(rt, data, nbytes);
     ro_strcache_slot *slot = &rt->str_cache[strcache_slot_word(word, nbytes)];
     if (slot->s != NULL && slot->word == word && slot->nbytes == nbytes) {
         ro_incref(RO_OBJ(slot->s));

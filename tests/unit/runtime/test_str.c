@@ -189,6 +189,11 @@ static void shared_strings_are_one_object_and_bounded(void **state)
         ro_decref(rt, y);
         ro_decref(rt, z);
     }
+    ro_object *e = ro_str_shared_word(rt, 0, "", 0), *l = ro_str_shared_word(rt, 0, "abcdefghijkl", 12);
+    assert_int_equal(ro_str_nbytes(e), 0);                   /* other lengths: the bytes, not the word */
+    assert_string_equal(ro_str_utf8(l), "abcdefghijkl");
+    ro_decref(rt, e);
+    ro_decref(rt, l);
     const char *longer = "a text longer than the cache takes: never shared";
     ro_object *l1 = ro_str_shared_utf8(rt, longer, strlen(longer)), *l2 = ro_str_shared_utf8(rt, longer, strlen(longer));
     assert_ptr_not_equal(l1, l2);
