@@ -8,7 +8,9 @@ Generates N MB (default 200) of users with ../shared/bench/gen_users.py, runs
 ../shared/bench/summary.py on the same file, and prints records/s, MB/s and
 peak RSS of both side by side: the best of R interleaved rounds of each
 (default 3; this VM's speed moves by up to 2x between minutes, for both
-programs alike). --flat also runs reclaimd on 50 MB and 500 MB
+programs alike), then each round's pair and their ratio, and the median of
+those ratios (a slow phase of the VM slows both programs of a round alike,
+so a round's ratio is the figure to compare). --flat also runs reclaimd on 50 MB and 500 MB
 inputs and prints both peak RSS figures (the goal: within 20% of each other).
 """
 import json
@@ -88,9 +90,14 @@ def main():
         if "--flat" in sys.argv:
             small, large = generate(50, work), generate(500, work)
             flat = {"50": reclaimd_run(reclaimd, small, work), "500": reclaimd_run(reclaimd, large, work)}
+        ratios = sorted(r["mb_per_s"] / p["mb_per_s"] for r, p in zip(ro_runs, py_runs))
+        mid = len(ratios) // 2
+        median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
         if "--json" in sys.argv:
             d = {k: ro[k] for k in ("records", "records_per_s", "mb_per_s", "peak_rss_bytes")}
             d.update({"py_" + k: py[k] for k in ("records", "records_per_s", "mb_per_s", "peak_rss_bytes")})
+            d["ratio_per_round"] = [r["mb_per_s"] / p["mb_per_s"] for r, p in zip(ro_runs, py_runs)]
+            d["ratio_median"] = median
             if flat:
                 d["peak_rss_50mb_bytes"] = flat["50"]["peak_rss_bytes"]
                 d["peak_rss_500mb_bytes"] = flat["500"]["peak_rss_bytes"]
@@ -105,6 +112,10 @@ def main():
         print("%-22s %12.1fMiB %12.1fMiB %7.2fx" % ("peak RSS", ro["peak_rss_bytes"] / 2**20,
                                                   py["peak_rss_bytes"] / 2**20,
                                                   ro["peak_rss_bytes"] / py["peak_rss_bytes"]))
+        print("\nround  reclaimd MB/s  summary.py MB/s  ratio")
+        for i, (r, p) in enumerate(zip(ro_runs, py_runs), 1):
+            print("%5d %14.1f %16.1f %6.1fx" % (i, r["mb_per_s"], p["mb_per_s"], r["mb_per_s"] / p["mb_per_s"]))
+        print("median ratio of the rounds: %.1fx" % median)
         if flat:
             a, b = flat["50"]["peak_rss_bytes"], flat["500"]["peak_rss_bytes"]
             print("\npeak RSS, reclaimd: %.1f MiB on 50 MB, %.1f MiB on 500 MB (%+.0f%%)" %
