@@ -119,9 +119,11 @@ typedef struct event_fields {
 static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
 {
     memset(ef, 0, sizeof *ef);
-    size_t pos = 0;
-    ro_object *k, *v;
-    while (ro_dict_next(e, &pos, &k, &v)) {
+    const ro_dict_entry *it = ((ro_dict *)e)->d_entries, *end = it + ((ro_dict *)e)->d_nentries;
+    for (; it < end; it++) {
+        ro_object *k = it->e_key, *v = it->e_value;
+        if (k == NULL)
+            continue;                   /* a deleted entry */
         int i = K_TS;
         while (i <= K_TAGS && k != K[i])
             i++;
