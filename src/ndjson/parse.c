@@ -587,6 +587,9 @@ static ro_object *parse_literal(nj_parser *ps, const char *word, ro_object *valu
 
 /* A value inside an array or object: strings and numbers, most of them, are
  * read at once; containers and literals go through parse_value. */
+static ro_object *parse_array(nj_parser *ps);
+static ro_object *parse_object(nj_parser *ps);
+
 static inline __attribute__((always_inline)) ro_object *parse_member(nj_parser *ps)
 {
     skip_ws(ps);
@@ -596,6 +599,10 @@ static inline __attribute__((always_inline)) ro_object *parse_member(nj_parser *
             return parse_string(ps, false, NULL);
         if (is_digit(c) || c == '-')
             return parse_plain_number(ps);
+        if (c == '{')
+            return parse_object(ps);
+        if (c == '[')
+            return parse_array(ps);
     }
     return parse_value(ps);
 }
