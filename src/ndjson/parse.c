@@ -703,6 +703,10 @@ static ro_object *parse_object(nj_parser *ps)
     nj_key_shape(*shape)[SHAPE_WAYS] =
         ps->shapes != NULL && ps->depth <= SHAPE_DEPTHS ? ps->shapes->at[ps->depth - 1] : NULL;
     for (uint32_t ordinal = 0;; ordinal++) {
+        /* Room for the key and its value, made once for both (what the
+         * value's own containers push they take off again). */
+        if (__builtin_expect(ps->stack_cap - ps->sp < 2, 0) && stack_grow(ps) != 0)
+            goto fail;
         /* The key's quote (ordinal 0), or where the previous value ended. */
         const uint8_t *from = ps->p;
         nj_key_shape *way = shape != NULL && ordinal < SHAPE_KEYS ? shape[ordinal] : NULL;
@@ -716,8 +720,7 @@ static ro_object *parse_object(nj_parser *ps)
                 }
         if (k != NULL) {
             ro_incref(k);
-            if (stack_push(ps, k) != 0)
-                goto fail;
+            ps->stack[ps->sp++] = k;
         } else {
             if (ordinal > 0) {
                 skip_ws(ps);
@@ -752,8 +755,7 @@ static ro_object *parse_object(nj_parser *ps)
             }
             if (k == NULL && (k = parse_string(ps, true, &plain)) == NULL)
                 goto fail;
-            if (stack_push(ps, k) != 0)
-                goto fail;
+            ps->stack[ps->sp++] = k;
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':') {
                 fail(ps, ps->p, "expected ':' after a key, got %s", describe(ps->p, ps->end, b, sizeof b));
@@ -765,8 +767,9 @@ static ro_object *parse_object(nj_parser *ps)
                 shape_learn(ps->rt, way, k, from, ps->p);
         }
         ro_object *v = parse_member(ps);
-        if (v == NULL || stack_push(ps, v) != 0)
+        if (v == NULL)
             goto fail;
+        ps->stack[ps->sp++] = v;
     }
     ps->depth--;
     /* a duplicate key: the last wins */

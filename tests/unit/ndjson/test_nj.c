@@ -308,6 +308,56 @@ static void gen_value(ro_state *rt, gen *g, int depth)
     }
 }
 
+/* Records wider than the value stack's 128 slots on the C stack: objects of
+ * hundreds of keys (each a key and a value on the stack, the value itself an
+ * object or an array that pushes and takes off its own), and long arrays,
+ * nested in each other, parse to what the text says, under ASan too. */
+static void wide_records_grow_the_value_stack(void **state)
+{
+    ro_state *rt = RT(state);
+    for (int width = 60; width <= 700; width += 160) {
+        nj_buf in = {0}, want = {0};
+        gen_put(rt, &in, "[0");                /* the objects' pairs start at an odd slot */
+        gen_put(rt, &want, "[0");
+        for (int outer = 0; outer < 3; outer++) {
+            gen_put(rt, &in, ",{");
+            gen_put(rt, &want, ", {");
+            for (int i = 0; i < width; i++) {
+                char kv[160], wkv[160];
+                snprintf(kv, sizeof kv, "%s\"k%d\":{\"a\":[%d,%d,{\"b\":%d}],\"c\":\"x\"}", i ? "," : "", i, i, outer,
+                         i + outer);
+                snprintf(wkv, sizeof wkv, "%s\"k%d\": {\"a\": [%d, %d, {\"b\": %d}], \"c\": \"x\"}", i ? ", " : "", i,
+                         i, outer, i + outer);
+                gen_put(rt, &in, kv);
+                gen_put(rt, &want, wkv);
+            }
+            for (int i = 0; i < width; i++) {      /* scalars: a key and a value that pushes nothing */
+                char kv[48];
+                snprintf(kv, sizeof kv, ",\"s%d\":%d", i, i);
+                gen_put(rt, &in, kv);
+                snprintf(kv, sizeof kv, ", \"s%d\": %d", i, i);
+                gen_put(rt, &want, kv);
+            }
+            gen_put(rt, &in, ",\"list\":[");
+            gen_put(rt, &want, ", \"list\": [");
+            for (int i = 0; i < width; i++) {
+                char item[32];
+                snprintf(item, sizeof item, "%s%d", i ? "," : "", i);
+                gen_put(rt, &in, item);
+                snprintf(item, sizeof item, "%s%d", i ? ", " : "", i);
+                gen_put(rt, &want, item);
+            }
+            gen_put(rt, &in, "]}");
+            gen_put(rt, &want, "]}");
+        }
+        gen_put(rt, &in, "]");
+        gen_put(rt, &want, "]");
+        check_round(rt, in.data, want.data);
+        ro_sbuf_free(&in);
+        ro_sbuf_free(&want);
+    }
+}
+
 /* The shapes one stream's records leave for the next never change what a
  * record parses to: each record, in a buffer of its own exact size (so that
  * a read past it is caught under ASan), parsed with the stream's shapes and
@@ -644,6 +694,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(key_guesses_never_change_what_parses, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(shapes_kept_across_records_never_change_what_parses, test_rt_setup,
                                         test_rt_teardown),
+        cmocka_unit_test_setup_teardown(wide_records_grow_the_value_stack, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
