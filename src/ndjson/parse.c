@@ -424,7 +424,10 @@ static inline __attribute__((always_inline)) size_t digit_run(const uint8_t *p, 
         uint64_t x = ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) ^ 0x3333333333333333ull;
         uint64_t bad = (((x & low7) + low7) | x) & ~low7;   /* top bit of every non-digit byte */
         size_t k = bad == 0 ? 8 : (size_t)__builtin_ctzll(bad) >> 3;
-        *v = k == 0 ? 0 : eight_digits_value(w << (64 - 8 * k));
+        if (k <= 2)                      /* the usual short runs: no multiply chain */
+            *v = k == 0 ? 0 : k == 1 ? (w & 0xF) : (w & 0xF) * 10 + ((w >> 8) & 0xF);
+        else
+            *v = eight_digits_value(w << (64 - 8 * k));
         return k;
     }
     size_t k = 0;
