@@ -703,8 +703,12 @@ static ro_object *parse_object(nj_parser *ps)
     }
     size_t base = ps->sp;
     char b[16];
-    nj_key_shape(*shape)[SHAPE_WAYS] =
-        ps->shapes != NULL && ps->depth <= SHAPE_DEPTHS ? ps->shapes->at[ps->depth - 1] : NULL;
+    /* The ways of this member's ordinal, NULL past the last one kept. */
+    nj_key_shape *way = NULL, *last_way = NULL;
+    if (ps->shapes != NULL && ps->depth <= SHAPE_DEPTHS) {
+        way = ps->shapes->at[ps->depth - 1][0];
+        last_way = ps->shapes->at[ps->depth - 1][SHAPE_KEYS - 1];
+    }
     for (uint32_t ordinal = 0;; ordinal++) {
         /* Room for the key and its value, made once for both (what the
          * value's own containers push they take off again). */
@@ -712,7 +716,6 @@ static ro_object *parse_object(nj_parser *ps)
             goto fail;
         /* The key's quote (ordinal 0), or where the previous value ended. */
         const uint8_t *from = ps->p;
-        nj_key_shape *way = shape != NULL && ordinal < SHAPE_KEYS ? shape[ordinal] : NULL;
         ro_object *k = NULL;
         if (way != NULL)
             for (int j = 0; j < SHAPE_WAYS; j++)
@@ -773,6 +776,7 @@ static ro_object *parse_object(nj_parser *ps)
         if (v == NULL)
             goto fail;
         ps->stack[ps->sp++] = v;
+        way = way == last_way ? NULL : way != NULL ? way + SHAPE_WAYS : NULL;
     }
     ps->depth--;
     /* a duplicate key: the last wins */
