@@ -80,30 +80,34 @@ static const char *kind_name(ro_object *o)
     return RO_TYPE(o)->tp_name;
 }
 
-/* A counter's entry, for sorting by key. */
-typedef struct count_item {
-    ro_object *key, *count;   /* borrowed from the counter */
-} count_item;
+/* Pairs sorted by insertion up to this many, by qsort past it. */
+#define INSERTION_MAX 16
+/* by_type's pairs on the C stack up to this many types, malloc'd past it. */
+#define FEW_TYPES 16
 
-static int cmp_item(const void *a, const void *b)
+static int cmp_pair(const void *a, const void *b)
 {
-    return ro_str_compare(((const count_item *)a)->key, ((const count_item *)b)->key);
+    return ro_str_compare(*(ro_object *const *)a, *(ro_object *const *)b);
 }
 
-/* Byte order of keys: insertion sort in place for the usual few (no buffer,
- * no comparison callback), qsort past that. */
-static void sort_items(count_item *it, size_t n)
+/* n (key, count) pairs, kv[2i] and kv[2i + 1], put in byte order of their
+ * keys: in place, by insertion for the usual few (no comparison callback),
+ * by qsort past that (a pair is its element). */
+static void sort_pairs(ro_object **kv, size_t n)
 {
-    if (n > 16) {
-        qsort(it, n, sizeof *it, cmp_item);
+    if (n > INSERTION_MAX) {
+        qsort(kv, n, 2 * sizeof *kv, cmp_pair);
         return;
     }
     for (size_t i = 1; i < n; i++) {
-        count_item x = it[i];
+        ro_object *key = kv[2 * i], *count = kv[2 * i + 1];
         size_t j = i;
-        for (; j > 0 && ro_str_compare(it[j - 1].key, x.key) > 0; j--)
-            it[j] = it[j - 1];
-        it[j] = x;
+        for (; j > 0 && ro_str_compare(kv[2 * (j - 1)], key) > 0; j--) {
+            kv[2 * j] = kv[2 * (j - 1)];
+            kv[2 * j + 1] = kv[2 * (j - 1) + 1];
+        }
+        kv[2 * j] = key;
+        kv[2 * j + 1] = count;
     }
 }
 
@@ -222,30 +226,19 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 
     /* by_type with keys in byte order */
     size_t nt = ro_dict_len(a.by_type), pos = 0, i = 0;
-    count_item few[16], *items = nt <= 16 ? few : malloc(nt * sizeof *items);
-    if (items == NULL) {
-        ro_err_nomem(rt, nt * sizeof *items);
+    ro_object *few[2 * FEW_TYPES], **pairs = nt <= FEW_TYPES ? few : malloc(2 * nt * sizeof *pairs);
+    if (pairs == NULL) {
+        ro_err_nomem(rt, 2 * nt * sizeof *pairs);
         goto fail;
     }
     ro_object *k, *v;
-    while (ro_dict_next(a.by_type, &pos, &k, &v))
-        items[i++] = (count_item){k, v};
-    sort_items(items, nt);
-    ro_object *pairs_few[32], **pairs = nt <= 16 ? pairs_few : malloc(2 * nt * sizeof *pairs);
-    if (pairs == NULL) {
-        ro_err_nomem(rt, 2 * nt * sizeof *pairs);
-        if (items != few)
-            free(items);
-        goto fail;
+    for (; ro_dict_next(a.by_type, &pos, &k, &v); i++) {
+        pairs[2 * i] = newref(k);
+        pairs[2 * i + 1] = newref(v);
     }
-    for (i = 0; i < nt; i++) {
-        pairs[2 * i] = newref(items[i].key);
-        pairs[2 * i + 1] = newref(items[i].count);
-    }
-    if (items != few)
-        free(items);
+    sort_pairs(pairs, nt);
     ro_object *sorted = ro_dict_from_pairs_steal(rt, pairs, nt);
-    if (pairs != pairs_few)
+    if (pairs != few)
         free(pairs);
 
     /* tags: distinct count, and the most frequent (ties: byte-order smallest) */
