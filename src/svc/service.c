@@ -859,9 +859,9 @@ int svc_run(svc_config *cfg, const char *config_path, const char *spool_override
      * wake idle workers early for files dropped mid-run (the rescan does
      * that too) - and its release waits for a grace period in the kernel,
      * 8-18 ms at every exit. */
-    char inbox[4200];
-    snprintf(inbox, sizeof inbox, "%s/inbox", s->spool.root);
     if (!once) {
+        char inbox[4200];
+        snprintf(inbox, sizeof inbox, "%s/inbox", s->spool.root);
         s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (s->inotify_fd < 0 ||
             inotify_add_watch(s->inotify_fd, inbox, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR) < 0) {
