@@ -31,6 +31,9 @@ typedef struct summary {
      * record so that their tables are made once, not twice a record. New
      * references, dropped in destroy. */
     ro_object *by_type, *tags;
+    /* The result's keys, learnt from the first result: each next one is made
+     * from it (no key hashed or probed). Owned, or NULL. */
+    ro_dict_layout *out_layout;
 } summary;
 
 static void summary_destroy(void *inst, ro_state *rt)
@@ -42,6 +45,7 @@ static void summary_destroy(void *inst, ro_state *rt)
         ro_xdecref(rt, s->keys[i]);
     ro_xdecref(rt, s->by_type);
     ro_xdecref(rt, s->tags);
+    ro_dict_layout_free(rt, s->out_layout);
     free(s);
 }
 
@@ -282,7 +286,13 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         kv[2 * i] = newref(K[K_USER_ID + i]);
         kv[2 * i + 1] = val[i];
     }
-    a.out = ro_dict_from_pairs_steal(rt, kv, nout);
+    if (s->out_layout != NULL && ro_dict_layout_matches(s->out_layout, kv, nout)) {
+        a.out = ro_dict_from_layout_steal(rt, s->out_layout, kv);
+    } else {
+        a.out = ro_dict_from_pairs_steal(rt, kv, nout);
+        if (a.out != NULL && s->out_layout == NULL && (s->out_layout = ro_dict_layout_of(rt, a.out)) == NULL)
+            ro_err_clear(rt);           /* out of memory: learnt from a later result */
+    }
     if (a.out == NULL)
         goto fail;
     ro_object *out = a.out;

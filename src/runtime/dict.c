@@ -395,6 +395,112 @@ drop_rest:
     return NULL;
 }
 
+/* A layout keeps what makes a dict of its keys: the keys (new references,
+ * so that no other object can take one's address while it is kept), their
+ * hashes, the table's size and room, and the index the dict was filled
+ * into. A dict of the same keys in the same order fills its table the same
+ * way, so a copy of that index is its index. One allocation: keys first
+ * (what ro_dict_layout_matches reads), then hashes, then index. */
+struct ro_dict_layout {
+    size_t n, size, usable, bytes;
+    ro_object **keys;
+    uint64_t *hashes;
+    int32_t *index;
+};
+
+ro_dict_layout *ro_dict_layout_of(ro_state *rt, ro_object *o)
+{
+    ro_dict *d = (ro_dict *)o;
+    if (!ro_is_kind(o, RO_K_DICT) || d->d_used == 0 || d->d_used != d->d_nentries)
+        return NULL;                        /* no entries, or holes */
+    size_t n = d->d_used, size = d->d_mask + 1;
+    size_t bytes = sizeof(ro_dict_layout) + n * (sizeof(ro_object *) + sizeof(uint64_t)) + size * sizeof(int32_t);
+    ro_dict_layout *l = ro_mem_alloc(rt, bytes);
+    if (l == NULL)
+        return NULL;
+    l->n = n;
+    l->size = size;
+    l->usable = d->d_usable;
+    l->bytes = bytes;
+    l->keys = (ro_object **)(l + 1);
+    l->hashes = (uint64_t *)(l->keys + n);
+    l->index = (int32_t *)(l->hashes + n);
+    for (size_t i = 0; i < n; i++) {
+        l->keys[i] = d->d_entries[i].e_key;
+        ro_incref(l->keys[i]);
+        l->hashes[i] = d->d_entries[i].e_hash;
+    }
+    memcpy(l->index, d->d_index, size * sizeof(int32_t));
+    return l;
+}
+
+void ro_dict_layout_free(ro_state *rt, ro_dict_layout *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        ro_decref(rt, l->keys[i]);
+    ro_mem_free(rt, l, l->bytes);
+}
+
+size_t ro_dict_layout_len(const ro_dict_layout *l)
+{
+    return l->n;
+}
+
+bool ro_dict_layout_matches(const ro_dict_layout *l, ro_object *const *kv, size_t npairs)
+{
+    if (npairs != l->n)
+        return false;
+    for (size_t i = 0; i < npairs; i++)
+        if (kv[2 * i] != l->keys[i])
+            return false;
+    return true;
+}
+
+ro_object *ro_dict_from_layout_steal(ro_state *rt, const ro_dict_layout *l, ro_object *const *kv)
+{
+    ro_object *o = ro_dict_new(rt);
+    if (o == NULL)
+        goto drop;
+    ro_dict *d = (ro_dict *)o;
+    if (d->d_mask + 1 != l->size || d->d_usable != l->usable) {   /* (a parked dict has the smallest table) */
+        int32_t *index = ro_mem_alloc(rt, TABLE_BYTES(l->size, l->usable));
+        if (index == NULL) {
+            ro_decref(rt, o);
+            goto drop;
+        }
+        if (d->d_index != NULL)
+            table_release(rt, d->d_index, d->d_mask + 1, d->d_usable);
+        d->d_index = index;
+        d->d_entries = (ro_dict_entry *)(index + l->size);
+        d->d_mask = l->size - 1;
+        d->d_usable = l->usable;
+    }
+    if (l->size == MIN_SIZE)   /* (most: a call to memcpy saved) */
+        memcpy(d->d_index, l->index, MIN_SIZE * sizeof(int32_t));
+    else
+        memcpy(d->d_index, l->index, l->size * sizeof(int32_t));
+    ro_dict_entry *e = d->d_entries;
+    size_t n = l->n;
+    uint32_t flags = 0;
+    for (size_t i = 0; i < n; i++) {
+        ro_object *value = kv[2 * i + 1];
+        flags |= value->ob_type->tp_flags;
+        e[i].e_hash = l->hashes[i];
+        e[i].e_key = kv[2 * i];                /* the layout's key: the same object */
+        e[i].e_value = value;
+    }
+    d->d_nentries = d->d_used = n;
+    if (flags & RO_TPFLAG_GC)                  /* as ro_gc_track_for for each value */
+        ro_gc_track(rt, o);
+    return o;
+drop:
+    for (size_t i = 0; i < 2 * l->n; i++)
+        ro_decref(rt, kv[i]);
+    return NULL;
+}
+
 ro_object *ro_dict_get_cstr(ro_state *rt, ro_object *o, const char *key)
 {
     ro_dict *d = (ro_dict *)o;

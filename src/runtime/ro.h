@@ -537,6 +537,28 @@ ro_object *ro_dict_new_presized(ro_state *rt, size_t n);
  * entries. Returns: new, or NULL on failure (an unhashable key, memory).
  * Steals: kv (every key and value reference, also on failure). */
 ro_object *ro_dict_from_pairs_steal(ro_state *rt, ro_object *const *kv, size_t npairs);
+/* A dict layout: the keys of a dict in their order, their hashes and its
+ * index table, kept to make more dicts of those keys without hashing or
+ * probing (a parser meets the same keys in record after record; CPython's
+ * key-sharing dicts spare the same work). Each dict made from one still owns
+ * its table, a copy, and is an ordinary dict. Not an object: the holder
+ * frees it with ro_dict_layout_free while the runtime lives. */
+typedef struct ro_dict_layout ro_dict_layout;
+/* The layout of d's keys. Keeps new references to them. Returns: an owned
+ * layout, or NULL: with no error set when d is no dict, is empty or has a
+ * deleted entry; with RO_E_NOMEM set when memory runs out. */
+ro_dict_layout *ro_dict_layout_of(ro_state *rt, ro_object *d);
+void ro_dict_layout_free(ro_state *rt, ro_dict_layout *l);   /* l may be NULL */
+size_t ro_dict_layout_len(const ro_dict_layout *l);
+/* Are kv[0], kv[2], ... kv[2(npairs-1)] l's keys in order, the same
+ * objects (identity, not equality)? */
+bool ro_dict_layout_matches(const ro_dict_layout *l, ro_object *const *kv, size_t npairs);
+/* A dict equal to what ro_dict_from_pairs_steal(rt, kv, n) makes, n being
+ * l's length, for kv whose keys match l (ro_dict_layout_matches; anything
+ * else is undefined), with the table size of the dict l was taken from.
+ * Returns: new, or NULL (memory). Steals: kv (every key and value reference,
+ * also on failure). */
+ro_object *ro_dict_from_layout_steal(ro_state *rt, const ro_dict_layout *l, ro_object *const *kv);
 /* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
 /* d[key] = value. Returns 0 or -1. Steals: value (also on failure). */

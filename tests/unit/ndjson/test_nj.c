@@ -358,10 +358,35 @@ static void wide_records_grow_the_value_stack(void **state)
     }
 }
 
-/* The shapes one stream's records leave for the next never change what a
- * record parses to: each record, in a buffer of its own exact size (so that
- * a read past it is caught under ASan), parsed with the stream's shapes and
- * emitted, gives the text the generator worked out. */
+/* Every dict in v finds each of its keys, by the key object and by an equal
+ * one that is not it (a dict made from a layout has the layout's index and
+ * hashes: a wrong one loses keys), to the value its entry holds. */
+static void check_lookups(ro_state *rt, ro_object *v)
+{
+    if (ro_is_kind(v, RO_K_LIST)) {
+        for (size_t i = 0; i < ro_list_len(v); i++)
+            check_lookups(rt, ((ro_list *)v)->l_items[i]);
+        return;
+    }
+    if (!ro_is_kind(v, RO_K_DICT))
+        return;
+    size_t pos = 0;
+    ro_object *k, *val;
+    while (ro_dict_next(v, &pos, &k, &val)) {
+        ro_object *other = ro_str_from_utf8(rt, ro_str_utf8(k), ro_str_nbytes(k));
+        assert_non_null(other);
+        assert_ptr_equal(ro_dict_get(rt, v, k), val);
+        assert_ptr_equal(ro_dict_get(rt, v, other), val);
+        ro_decref(rt, other);
+        check_lookups(rt, val);
+    }
+}
+
+/* The shapes and layouts one stream's records leave for the next never
+ * change what a record parses to: each record, in a buffer of its own exact
+ * size (so that a read past it is caught under ASan), parsed with the
+ * stream's shapes and emitted, gives the text the generator worked out, and
+ * its dicts find their keys. */
 static void shapes_kept_across_records_never_change_what_parses(void **state)
 {
     ro_state *rt = RT(state);
@@ -390,6 +415,7 @@ static void shapes_kept_across_records_never_change_what_parses(void **state)
             fail_msg("record %d '%.*s': got '%.*s', want '%.*s'", rec, (int)g.in.len, g.in.data, (int)out.len,
                      out.data, (int)g.want.len, g.want.data);
         ro_sbuf_free(&out);
+        check_lookups(rt, v);
         ro_decref(rt, v);
         free(exact);
     }

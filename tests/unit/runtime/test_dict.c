@@ -374,6 +374,176 @@ static void presized_dicts_take_n_entries_without_growing(void **state)
     assert_int_equal(after.large_bytes_in_use, before.large_bytes_in_use);
 }
 
+/* n interned keys "k0".."k<n-1>" (new references) into keys. */
+static void make_keys(ro_state *rt, ro_object **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "k%zu", i);
+        keys[i] = ro_str_intern_cstr(rt, name);
+        assert_non_null(keys[i]);
+    }
+}
+
+/* kv pairs of keys (new references) and ints base + i. */
+static void fill_pairs(ro_state *rt, ro_object **kv, ro_object *const *keys, size_t n, int64_t base)
+{
+    for (size_t i = 0; i < n; i++) {
+        ro_incref(keys[i]);
+        kv[2 * i] = keys[i];
+        kv[2 * i + 1] = ro_int_from_i64(rt, base + (int64_t)i);
+        assert_non_null(kv[2 * i + 1]);
+    }
+}
+
+/* A dict made from a layout is the dict the pairs make: same entries in the
+ * same order, the same table, found by a key that is the layout's object and
+ * by an equal one that is not (so the hashes it was given are the keys'),
+ * and an ordinary dict after (it grows, loses entries, compares equal). The
+ * layout holds one reference to each key while it lives. */
+static void layouts_make_the_dicts_the_pairs_make(void **state)
+{
+    ro_state *rt = RT(state);
+    static const size_t sizes[] = {1, 3, 5, 6, 11, 22, 700};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        ro_object **keys = calloc(n, sizeof *keys), **kv = calloc(2 * n, sizeof *kv);
+        assert_non_null(keys);
+        assert_non_null(kv);
+        make_keys(rt, keys, n);
+        fill_pairs(rt, kv, keys, n, 0);
+        ro_object *first = ro_dict_from_pairs_steal(rt, kv, n);
+        assert_non_null(first);
+        uint32_t count0 = keys[0]->ob_refcnt;
+        ro_dict_layout *l = ro_dict_layout_of(rt, first);
+        assert_non_null(l);
+        assert_int_equal(ro_dict_layout_len(l), n);
+        assert_int_equal(keys[0]->ob_refcnt, count0 + 1);
+        for (int round = 0; round < 3; round++) {       /* parked dicts and fresh ones */
+            fill_pairs(rt, kv, keys, n, 1000 * (round + 1));
+            assert_true(ro_dict_layout_matches(l, kv, n));
+            ro_object *o = ro_dict_from_layout_steal(rt, l, kv);
+            assert_non_null(o);
+            ro_dict *d = (ro_dict *)o;
+            assert_int_equal(ro_dict_len(o), n);
+            assert_int_equal(d->d_mask, ((ro_dict *)first)->d_mask);
+            assert_int_equal(d->d_usable, ((ro_dict *)first)->d_usable);
+            size_t pos = 0, i = 0;
+            ro_object *k, *v;
+            while (ro_dict_next(o, &pos, &k, &v)) {
+                assert_ptr_equal(k, keys[i]);
+                assert_int_equal(ro_int_value(v), 1000 * (round + 1) + (int64_t)i);
+                i++;
+            }
+            assert_int_equal(i, n);
+            for (i = 0; i < n; i++) {
+                char name[24];
+                snprintf(name, sizeof name, "k%zu", i);
+                ro_object *other = ro_str_from_cstr(rt, name);
+                assert_ptr_not_equal(other, keys[i]);
+                ro_object *by_identity = ro_dict_get(rt, o, keys[i]), *by_text = ro_dict_get(rt, o, other);
+                assert_non_null(by_identity);
+                assert_ptr_equal(by_identity, by_text);
+                assert_int_equal(ro_int_value(by_identity), 1000 * (round + 1) + (int64_t)i);
+                ro_decref(rt, other);
+            }
+            /* an ordinary dict: a new key, a deleted one, the rest still found */
+            ro_object *extra = ro_str_from_cstr(rt, "extra");
+            assert_int_equal(ro_dict_set(rt, o, extra, ro_none(rt)), 0);
+            assert_int_equal(ro_dict_del(rt, o, keys[0]), 0);
+            assert_null(ro_dict_get(rt, o, keys[0]));
+            assert_ptr_equal(ro_dict_get(rt, o, extra), ro_none(rt));
+            if (n > 1)
+                assert_int_equal(ro_int_value(ro_dict_get(rt, o, keys[n - 1])), 1000 * (round + 1) + (int64_t)n - 1);
+            ro_decref(rt, extra);
+            ro_decref(rt, o);
+        }
+        ro_dict_layout_free(rt, l);
+        assert_int_equal(keys[0]->ob_refcnt, count0);
+        ro_decref(rt, first);
+        for (size_t i = 0; i < n; i++)
+            ro_decref(rt, keys[i]);
+        free(keys);
+        free(kv);
+    }
+}
+
+/* Matching is by identity, in order and in number; what has no layout says
+ * so without an error; a value that is a container tracks the dict (a cycle
+ * through one is collected: else the teardown finds its bytes); out of
+ * memory, making one fails cleanly and drops every reference it was given. */
+static void layouts_match_by_identity_and_fail_cleanly(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *keys[3], *kv[6];
+    make_keys(rt, keys, 3);
+    fill_pairs(rt, kv, keys, 3, 0);
+    ro_object *d = ro_dict_from_pairs_steal(rt, kv, 3);
+    ro_dict_layout *l = ro_dict_layout_of(rt, d);
+    assert_non_null(l);
+    fill_pairs(rt, kv, keys, 3, 0);
+    assert_true(ro_dict_layout_matches(l, kv, 3));
+    assert_false(ro_dict_layout_matches(l, kv, 2));
+    ro_object *swap = kv[2];
+    kv[2] = kv[4];
+    kv[4] = swap;
+    assert_false(ro_dict_layout_matches(l, kv, 3));  /* k0 k2 k1 */
+    kv[4] = kv[2];
+    kv[2] = swap;
+    ro_object *equal = ro_str_from_cstr(rt, "k1");
+    ro_object *held = kv[2];
+    kv[2] = equal;
+    assert_false(ro_dict_layout_matches(l, kv, 3));  /* equal text, another object */
+    kv[2] = held;
+    ro_decref(rt, equal);
+    for (int i = 0; i < 6; i++)
+        ro_decref(rt, kv[i]);
+
+    /* nothing to take a layout from */
+    fill_pairs(rt, kv, keys, 3, 0);
+    ro_object *empty = ro_dict_new(rt), *holes = ro_dict_from_pairs_steal(rt, kv, 3);
+    assert_null(ro_dict_layout_of(rt, empty));
+    assert_null(ro_dict_layout_of(rt, keys[0]));
+    assert_int_equal(ro_dict_del(rt, holes, keys[1]), 0);
+    assert_null(ro_dict_layout_of(rt, holes));
+    assert_int_equal(ro_err_kind(rt), RO_OK);
+    ro_decref(rt, empty);
+    ro_decref(rt, holes);
+
+    /* a cycle: the dict holds a list that holds the dict */
+    fill_pairs(rt, kv, keys, 3, 0);
+    ro_object *list = ro_list_new(rt, 0);
+    ro_decref(rt, kv[3]);
+    kv[3] = list;
+    ro_incref(list);
+    ro_object *cyc = ro_dict_from_layout_steal(rt, l, kv);
+    assert_non_null(cyc);
+    assert_int_equal(ro_list_append(rt, list, cyc), 0);
+    ro_decref(rt, list);
+    ro_decref(rt, cyc);
+    assert_true(ro_gc_collect(rt, 0, NULL) >= 2);
+
+    /* out of memory: the dict (a fresh one, its free list emptied), then the layout */
+    ro_freelists_clear(rt);
+    fill_pairs(rt, kv, keys, 3, 0);
+    ro_mem_inject_failure(rt, 1, 1);
+    assert_null(ro_dict_from_layout_steal(rt, l, kv));
+    ro_mem_inject_failure(rt, 0, 0);
+    assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+    ro_err_clear(rt);
+    ro_mem_inject_failure(rt, 1, 1);
+    assert_null(ro_dict_layout_of(rt, d));
+    ro_mem_inject_failure(rt, 0, 0);
+    assert_int_equal(ro_err_kind(rt), RO_E_NOMEM);
+    ro_err_clear(rt);
+
+    ro_dict_layout_free(rt, l);
+    ro_dict_layout_free(rt, NULL);
+    ro_decref(rt, d);
+    for (int i = 0; i < 3; i++)
+        ro_decref(rt, keys[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +559,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(counts_across_the_small_int_bounds_match_plain_sums, test_rt_setup,
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(clear_drops_every_reference_and_keeps_a_small_table, test_rt_setup,
+                                        test_rt_teardown),
+        cmocka_unit_test_setup_teardown(layouts_make_the_dicts_the_pairs_make, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(layouts_match_by_identity_and_fail_cleanly, test_rt_setup,
                                         test_rt_teardown),
     };
     return cmocka_run_group_tests_name("runtime/dict", tests, NULL, NULL);
