@@ -27,9 +27,9 @@ static const char *const key_text[K_COUNT] = {
 
 typedef struct summary {
     ro_object *keys[K_COUNT];   /* interned: new references, dropped in destroy */
-    /* One record's counters (type -> count, tag -> count), emptied after each
-     * record so that their tables are made once, not twice a record. New
-     * references, dropped in destroy. */
+    /* The counters' dicts for a record with more than FEW_KEYS types or tags
+     * (see counter), emptied after each record so that their tables are made
+     * once. New references, dropped in destroy. */
     ro_object *by_type, *tags;
     /* The result's keys, learnt from the first result: each next one is made
      * from it (no key hashed or probed). Owned, or NULL. */
@@ -86,8 +86,8 @@ static const char *kind_name(ro_object *o)
 
 /* Pairs sorted by insertion up to this many, by qsort past it. */
 #define INSERTION_MAX 16
-/* by_type's pairs on the C stack up to this many types, malloc'd past it. */
-#define FEW_TYPES 16
+/* A counter holds this many keys in its arrays, then moves to its dict. */
+#define FEW_KEYS 16
 
 static int cmp_pair(const void *a, const void *b)
 {
@@ -145,16 +145,94 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
     }
 }
 
-/* Work state of one record: the instance's counters (borrowed, emptied at
- * the end) and the result (new, dropped at the end unless returned). */
+/* One record's count of each type or tag: a user has a handful, so they
+ * are kept in two arrays in first-seen order and found by identity (the
+ * parser gives a text it reads again and again as one shared object), else
+ * by text; no hashing, no table. Past FEW_KEYS distinct keys every count
+ * moves to the dict (the instance's, borrowed, empty until then) and the
+ * rest are counted there with ro_dict_count, so a record with thousands of
+ * tags costs no more than a dict would. Keys borrowed from the record. */
+typedef struct counter {
+    size_t n;                       /* keys in key[] (none once spilled) */
+    ro_object *key[FEW_KEYS];
+    int64_t count[FEW_KEYS];
+    ro_object *dict;
+    bool spilled;
+} counter;
+
+static bool same_text(const ro_object *a, const ro_object *b)
+{
+    return ro_str_nbytes(a) == ro_str_nbytes(b) && ro_text_eq(ro_str_utf8(a), ro_str_utf8(b), ro_str_nbytes(a));
+}
+
+/* The slow half of count: a key met before as another object, a new key,
+ * or the move to the dict. Returns 0 or -1 (the runtime's error set). */
+static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key)
+{
+    if (c->spilled)
+        return ro_dict_count(rt, c->dict, key, 1);
+    for (size_t i = 0; i < c->n; i++)
+        if (same_text(c->key[i], key)) {
+            c->count[i]++;
+            return 0;
+        }
+    if (c->n < FEW_KEYS) {
+        c->key[c->n] = key;
+        c->count[c->n++] = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (ro_dict_count(rt, c->dict, c->key[i], c->count[i]) != 0)
+            return -1;
+    c->n = 0;
+    c->spilled = true;
+    return ro_dict_count(rt, c->dict, key, 1);
+}
+
+/* Add one to key's (a str, borrowed) count. Returns 0 or -1. */
+static inline int count(ro_state *rt, counter *c, ro_object *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->key[i] == key) {
+            c->count[i]++;
+            return 0;
+        }
+    return count_slow(rt, c, key);
+}
+
+static size_t counter_len(const counter *c)
+{
+    return c->spilled ? ro_dict_len(c->dict) : c->n;
+}
+
+/* The i-th key (borrowed) and its count, in first-seen order; i < n, and
+ * *pos a cursor for the spilled dict, 0 before the first. */
+static ro_object *counter_item(const counter *c, size_t i, size_t *pos, int64_t *n)
+{
+    if (!c->spilled) {
+        *n = c->count[i];
+        return c->key[i];
+    }
+    ro_object *k, *v;
+    ro_dict_next(c->dict, pos, &k, &v);
+    *n = ro_int_value(v);
+    return k;
+}
+
+/* Work state of one record: its counters (their dicts the instance's,
+ * emptied at the end) and the result (new, dropped at the end unless
+ * returned). */
 typedef struct acc {
-    ro_object *by_type, *tags, *out;
+    counter by_type, tags;
+    ro_object *out;
 } acc;
 
 static void acc_drop(ro_state *rt, acc *a)
 {
-    ro_dict_clear(rt, a->by_type);   /* two dicts: cannot fail */
-    ro_dict_clear(rt, a->tags);
+    if (a->by_type.spilled)
+        ro_dict_clear(rt, a->by_type.dict);   /* dicts: cannot fail */
+    if (a->tags.spilled)
+        ro_dict_clear(rt, a->tags.dict);
     ro_xdecref(rt, a->out);
 }
 
@@ -172,7 +250,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 {
     summary *s = inst;
     ro_object **K = s->keys;
-    acc a = {.by_type = s->by_type, .tags = s->tags};
+    acc a = {.by_type.dict = s->by_type, .tags.dict = s->tags};
     err[0] = '\0';
     if (!ro_is_kind(rec, RO_K_DICT))
         BAD("record is not an object (got %s)", kind_name(rec));
@@ -219,38 +297,48 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
                 ro_object *t = ((ro_list *)tags)->l_items[j];
                 if (!ro_is_kind(t, RO_K_STR))
                     BAD("events[%zu].tags[%zu] must be a string (got %s)", i, j, kind_name(t));
-                RT_CHECK(ro_dict_count(rt, a.tags, t, 1));
+                RT_CHECK(count(rt, &a.tags, t));
             }
         }
         int64_t t = ro_int_value(ts);
         first = i == 0 || t < first ? t : first;
         last = i == 0 || t > last ? t : last;
-        RT_CHECK(ro_dict_count(rt, a.by_type, type, 1));
+        RT_CHECK(count(rt, &a.by_type, type));
     }
 
     /* by_type with keys in byte order */
-    size_t nt = ro_dict_len(a.by_type), pos = 0, i = 0;
-    ro_object *few[2 * FEW_TYPES], **pairs = nt <= FEW_TYPES ? few : malloc(2 * nt * sizeof *pairs);
+    size_t nt = counter_len(&a.by_type), pos = 0, i = 0;
+    ro_object *few[2 * FEW_KEYS], **pairs = nt <= FEW_KEYS ? few : malloc(2 * nt * sizeof *pairs);
     if (pairs == NULL) {
         ro_err_nomem(rt, 2 * nt * sizeof *pairs);
         goto fail;
     }
-    ro_object *k, *v;
-    for (; ro_dict_next(a.by_type, &pos, &k, &v); i++) {
-        pairs[2 * i] = newref(k);
-        pairs[2 * i + 1] = newref(v);
+    bool counted = true;
+    for (; i < nt; i++) {
+        int64_t c;
+        pairs[2 * i] = newref(counter_item(&a.by_type, i, &pos, &c));
+        pairs[2 * i + 1] = ro_int_from_i64(rt, c);
+        counted = counted && pairs[2 * i + 1] != NULL;
     }
-    sort_pairs(pairs, nt);
-    ro_object *sorted = ro_dict_from_pairs_steal(rt, pairs, nt);
+    ro_object *sorted = NULL;
+    if (counted) {
+        sort_pairs(pairs, nt);
+        sorted = ro_dict_from_pairs_steal(rt, pairs, nt);
+    } else {
+        for (i = 0; i < 2 * nt; i++)
+            ro_xdecref(rt, pairs[i]);
+    }
     if (pairs != few)
         free(pairs);
 
     /* tags: distinct count, and the most frequent (ties: byte-order smallest) */
     ro_object *top = NULL;
     int64_t top_n = 0;
+    size_t ntags = counter_len(&a.tags);
     pos = 0;
-    while (ro_dict_next(a.tags, &pos, &k, &v)) {
-        int64_t c = ro_int_value(v);
+    for (i = 0; i < ntags; i++) {
+        int64_t c;
+        ro_object *k = counter_item(&a.tags, i, &pos, &c);
         if (top == NULL || c > top_n || (c == top_n && ro_str_compare(k, top) < 0)) {
             top = k;
             top_n = c;
@@ -269,7 +357,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         [K_AMOUNT_MIN] = namounts ? ro_float_from_double(rt, amin) : newref(none),
         [K_AMOUNT_MAX] = namounts ? ro_float_from_double(rt, amax) : newref(none),
         [K_AMOUNT_MEAN] = namounts ? ro_float_from_double(rt, sum / (double)namounts) : newref(none),
-        [K_DISTINCT_TAGS] = ro_int_from_i64(rt, (int64_t)ro_dict_len(a.tags)),
+        [K_DISTINCT_TAGS] = ro_int_from_i64(rt, (int64_t)ntags),
         [K_TOP_TAG] = newref(top != NULL ? top : none),
     };
     size_t nout = sizeof val / sizeof val[0];

@@ -233,6 +233,97 @@ static void fail_each_allocation(ro_state *rt, const bt_job *job, ro_object *rec
     assert_true(succeeded);
 }
 
+/* A record by hand of user "h" whose events' types and tags are each a
+ * str of its own (ro_str_from_cstr: none shared), ts 1, 2, ... */
+static ro_object *record_by_hand(ro_state *rt, const char *const *types, const char *const *tags, size_t n)
+{
+    ro_object *rec = ro_dict_new(rt), *events = ro_list_new(rt, 0), *k;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ro_list_append_steal(rt, events, event_by_hand(rt, (int64_t)i + 1, types[i], 1.0, tags[i])),
+                         0);
+    k = ro_str_from_cstr(rt, "user_id");
+    assert_int_equal(ro_dict_set_steal(rt, rec, k, ro_str_from_cstr(rt, "h")), 0);
+    ro_decref(rt, k);
+    k = ro_str_from_cstr(rt, "events");
+    assert_int_equal(ro_dict_set_steal(rt, rec, k, events), 0);
+    ro_decref(rt, k);
+    return rec;
+}
+
+/* Types and tags are counted by text, whatever object holds it (here every
+ * one is an object of its own), among a few keys and past the FEW_KEYS the
+ * job's arrays hold, where the counts move to a dict (those made before
+ * too); that dict is empty again for the instance's next record. */
+static void counts_go_by_text_among_few_keys_and_past_them(void **state)
+{
+    ro_state *rt = RT(state);
+    const bt_job *job = bt_job_summary();
+    char err[200], msg[200];
+    static const char *const few_types[] = {"view", "view", "buy"}, *const few_tags[] = {"a", "b", "a"};
+    ro_object *few = record_by_hand(rt, few_types, few_tags, 3);
+    ro_object *events = ro_dict_get_cstr(rt, few, "events");
+    assert_ptr_not_equal(ro_dict_get_cstr(rt, ((ro_list *)events)->l_items[0], "type"),
+                         ro_dict_get_cstr(rt, ((ro_list *)events)->l_items[1], "type"));
+    const char *want_few = "{\"user_id\": \"h\", \"events\": 3, \"first_ts\": 1, \"last_ts\": 3, "
+                           "\"by_type\": {\"buy\": 1, \"view\": 2}, \"amount_sum\": 3.0, \"amount_min\": 1.0, "
+                           "\"amount_max\": 1.0, \"amount_mean\": 1.0, \"distinct_tags\": 2, \"top_tag\": \"a\"}";
+    /* many: tags t00..t19 once each; t03 twice more before the 17th distinct
+     * tag and once after, t17 three times more after: t03 and t17 tie at 4,
+     * the byte-order smaller wins */
+    const char *many_types[27], *many_tags[27];
+    char names[20][4];
+    size_t n = 0;
+    many_tags[n++] = "t03";
+    many_tags[n++] = "t03";
+    for (int i = 0; i < 20; i++) {
+        snprintf(names[i], sizeof names[i], "t%02d", i);
+        many_tags[n++] = names[i];
+    }
+    many_tags[n++] = "t17";
+    many_tags[n++] = "t03";
+    many_tags[n++] = "t17";
+    many_tags[n++] = "t17";
+    for (size_t i = 0; i < n; i++)
+        many_types[i] = i % 2 ? "y" : "x";
+    ro_object *many = record_by_hand(rt, many_types, many_tags, n);
+    const char *want_many = "{\"user_id\": \"h\", \"events\": 26, \"first_ts\": 1, \"last_ts\": 26, "
+                            "\"by_type\": {\"x\": 13, \"y\": 13}, \"amount_sum\": 26.0, \"amount_min\": 1.0, "
+                            "\"amount_max\": 1.0, \"amount_mean\": 1.0, \"distinct_tags\": 20, \"top_tag\": \"t03\"}";
+    /* other: 17 types and 17 tags (past the arrays by one), all new */
+    const char *other_types[18], *other_tags[18];
+    char other_names[17][4];
+    for (int i = 0; i < 17; i++) {
+        snprintf(other_names[i], sizeof other_names[i], "u%02d", i);
+        other_types[i] = other_tags[i] = other_names[i];
+    }
+    other_types[17] = other_tags[17] = "u16";
+    ro_object *other = record_by_hand(rt, other_types, other_tags, 18);
+    char want_other[1024] = "{\"user_id\": \"h\", \"events\": 18, \"first_ts\": 1, \"last_ts\": 18, \"by_type\": {";
+    for (int i = 0; i < 17; i++) {
+        char kv[24];
+        snprintf(kv, sizeof kv, "%s\"u%02d\": %d", i ? ", " : "", i, i == 16 ? 2 : 1);
+        strcat(want_other, kv);
+    }
+    strcat(want_other, "}, \"amount_sum\": 18.0, \"amount_min\": 1.0, \"amount_max\": 1.0, \"amount_mean\": 1.0, "
+                       "\"distinct_tags\": 17, \"top_tag\": \"u16\"}");
+    void *inst = job->create(rt, NULL, 0, err, sizeof err);
+    assert_non_null(inst);
+    ro_object *order[] = {few, many, many, few, other, many};
+    for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
+        ro_object *res = job->process(inst, rt, order[r], msg, sizeof msg);
+        assert_non_null(res);
+        nj_buf b = {0};
+        assert_int_equal(nj_emit(rt, res, &b), 0);
+        assert_string_equal(b.data, order[r] == few ? want_few : order[r] == many ? want_many : want_other);
+        ro_sbuf_free(&b);
+        ro_decref(rt, res);
+    }
+    job->destroy(inst, rt);
+    ro_decref(rt, few);
+    ro_decref(rt, many);
+    ro_decref(rt, other);
+}
+
 /* Every allocation the job makes, failed in turn: the record is then no
  * result and a runtime error (out of memory), never a bad record, and
  * nothing it made is left behind (the teardown checks every byte); with no
@@ -277,6 +368,8 @@ int main(void)
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(bad_events_name_the_event_and_field, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(counters_start_empty_for_every_record, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(counts_go_by_text_among_few_keys_and_past_them, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("batch/summary", tests, NULL, NULL);
