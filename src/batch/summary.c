@@ -165,28 +165,37 @@ static bool same_text(const ro_object *a, const ro_object *b)
     return ro_str_nbytes(a) == ro_str_nbytes(b) && ro_text_eq(ro_str_utf8(a), ro_str_utf8(b), ro_str_nbytes(a));
 }
 
-/* The slow half of count: a key met before as another object, a new key,
- * or the move to the dict. Returns 0 or -1 (the runtime's error set). */
+/* count past the arrays: into the dict, moving the arrays' counts there
+ * first. Returns 0 or -1 (the runtime's error set). */
+static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_object *key)
+{
+    if (!c->spilled) {
+        for (size_t i = 0; i < c->n; i++)
+            if (ro_dict_count(rt, c->dict, c->key[i], c->count[i]) != 0)
+                return -1;
+        c->n = 0;
+        c->spilled = true;
+    }
+    return ro_dict_count(rt, c->dict, key, 1);
+}
+
+/* The slow half of count: a key met before as another object, or a new
+ * key (calls nothing else, so it saves no registers). Returns 0 or -1. */
 static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key)
 {
-    if (c->spilled)
-        return ro_dict_count(rt, c->dict, key, 1);
-    for (size_t i = 0; i < c->n; i++)
-        if (same_text(c->key[i], key)) {
-            c->count[i]++;
+    if (!c->spilled) {
+        for (size_t i = 0; i < c->n; i++)
+            if (same_text(c->key[i], key)) {
+                c->count[i]++;
+                return 0;
+            }
+        if (c->n < FEW_KEYS) {
+            c->key[c->n] = key;
+            c->count[c->n++] = 1;
             return 0;
         }
-    if (c->n < FEW_KEYS) {
-        c->key[c->n] = key;
-        c->count[c->n++] = 1;
-        return 0;
     }
-    for (size_t i = 0; i < c->n; i++)
-        if (ro_dict_count(rt, c->dict, c->key[i], c->count[i]) != 0)
-            return -1;
-    c->n = 0;
-    c->spilled = true;
-    return ro_dict_count(rt, c->dict, key, 1);
+    return count_spilled(rt, c, key);
 }
 
 /* Add one to key's (a str, borrowed) count. Returns 0 or -1. */
