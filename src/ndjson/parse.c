@@ -609,14 +609,16 @@ static ro_object *parse_literal(nj_parser *ps, const char *word, ro_object *valu
     return value;   /* immortal singletons: no incref needed */
 }
 
-/* A value inside an array or object: strings and numbers, most of them, are
- * read at once; containers and literals go through parse_value. */
+/* A value inside an array or object, ps->p where the caller's whitespace
+ * skip or key shape left it (the value's first byte, but after a shape
+ * whose input had more spaces): strings and numbers, most of them, are read
+ * at once; containers too; literals and anything else go through
+ * parse_value, which skips whitespace first. */
 static ro_object *parse_array(nj_parser *ps);
 static ro_object *parse_object(nj_parser *ps);
 
 static inline __attribute__((always_inline)) ro_object *parse_member(nj_parser *ps)
 {
-    skip_ws(ps);
     if (ps->p < ps->end) {
         uint8_t c = *ps->p;
         if (c == '"')
@@ -651,6 +653,7 @@ static ro_object *parse_array(nj_parser *ps)
         skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
+            skip_ws(ps);
             continue;
         }
         if (ps->p < ps->end && *ps->p == ']') {
