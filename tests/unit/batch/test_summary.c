@@ -54,6 +54,20 @@ static ro_object *event_by_hand(ro_state *rt, int64_t ts, const char *type, doub
     return e;
 }
 
+/* {"user_id": uid, "events": events} with keys made as plain strings.
+ * Steals: events. */
+static ro_object *record_of(ro_state *rt, const char *uid, ro_object *events)
+{
+    ro_object *rec = ro_dict_new(rt), *k;
+    k = ro_str_from_cstr(rt, "user_id");
+    assert_int_equal(ro_dict_set_steal(rt, rec, k, ro_str_from_cstr(rt, uid)), 0);
+    ro_decref(rt, k);
+    k = ro_str_from_cstr(rt, "events");
+    assert_int_equal(ro_dict_set_steal(rt, rec, k, events), 0);
+    ro_decref(rt, k);
+    return rec;
+}
+
 static void keys_that_are_not_the_jobs_objects_are_found_by_text(void **state)
 {
     ro_state *rt = RT(state);
@@ -70,15 +84,10 @@ static void keys_that_are_not_the_jobs_objects_are_found_by_text(void **state)
     assert_string_equal(a, want);
     ro_decref(rt, parsed);
 
-    ro_object *rec = ro_dict_new(rt), *events = ro_list_new(rt, 0), *k;
+    ro_object *events = ro_list_new(rt, 0);
     assert_int_equal(ro_list_append_steal(rt, events, event_by_hand(rt, 5, "view", 2.5, "b")), 0);
     assert_int_equal(ro_list_append_steal(rt, events, event_by_hand(rt, 3, "buy", 1.0, "a")), 0);
-    k = ro_str_from_cstr(rt, "user_id");
-    assert_int_equal(ro_dict_set_steal(rt, rec, k, ro_str_from_cstr(rt, "u1")), 0);
-    ro_decref(rt, k);
-    k = ro_str_from_cstr(rt, "events");
-    assert_int_equal(ro_dict_set_steal(rt, rec, k, events), 0);
-    ro_decref(rt, k);
+    ro_object *rec = record_of(rt, "u1", events);
     char *b = summarize(rt, rec, msg, sizeof msg);
     assert_non_null(b);
     assert_string_equal(b, want);
@@ -237,17 +246,11 @@ static void fail_each_allocation(ro_state *rt, const bt_job *job, ro_object *rec
  * str of its own (ro_str_from_cstr: none shared), ts 1, 2, ... */
 static ro_object *record_by_hand(ro_state *rt, const char *const *types, const char *const *tags, size_t n)
 {
-    ro_object *rec = ro_dict_new(rt), *events = ro_list_new(rt, 0), *k;
+    ro_object *events = ro_list_new(rt, 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(ro_list_append_steal(rt, events, event_by_hand(rt, (int64_t)i + 1, types[i], 1.0, tags[i])),
                          0);
-    k = ro_str_from_cstr(rt, "user_id");
-    assert_int_equal(ro_dict_set_steal(rt, rec, k, ro_str_from_cstr(rt, "h")), 0);
-    ro_decref(rt, k);
-    k = ro_str_from_cstr(rt, "events");
-    assert_int_equal(ro_dict_set_steal(rt, rec, k, events), 0);
-    ro_decref(rt, k);
-    return rec;
+    return record_of(rt, "h", events);
 }
 
 /* Types and tags are counted by text, whatever object holds it (here every
