@@ -115,6 +115,12 @@ static void sort_pairs(ro_object **kv, size_t n)
     }
 }
 
+/* Do two strs hold the same text? */
+static bool same_text(const ro_object *a, const ro_object *b)
+{
+    return ro_str_nbytes(a) == ro_str_nbytes(b) && ro_text_eq(ro_str_utf8(a), ro_str_utf8(b), ro_str_nbytes(a));
+}
+
 /* The fields of one event, found in one walk over its entries instead of a
  * lookup each. The parser's keys are the job's interned key objects, so
  * identity decides; an equal key that is another object (a record built
@@ -137,8 +143,7 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
             i++;
         if (i > K_TAGS && ro_is_kind(k, RO_K_STR))
             for (i = K_TS; i <= K_TAGS; i++)
-                if (ro_str_nbytes(k) == ro_str_nbytes(K[i]) &&
-                    ro_text_eq(ro_str_utf8(k), ro_str_utf8(K[i]), ro_str_nbytes(k)))
+                if (same_text(k, K[i]))
                     break;
         if (i <= K_TAGS)
             ef->f[i - K_TS] = v;
@@ -159,11 +164,6 @@ typedef struct counter {
     ro_object *dict;
     bool spilled;
 } counter;
-
-static bool same_text(const ro_object *a, const ro_object *b)
-{
-    return ro_str_nbytes(a) == ro_str_nbytes(b) && ro_text_eq(ro_str_utf8(a), ro_str_utf8(b), ro_str_nbytes(a));
-}
 
 /* count past the arrays: into the dict, moving the arrays' counts there
  * first. Returns 0 or -1 (the runtime's error set). */
