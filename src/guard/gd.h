@@ -93,10 +93,15 @@ typedef struct gd_sample {
     uint64_t usage;                   /* max(RSS, cgroup working set) */
     double pressure;                  /* usage / budget */
     double fd_ratio;                  /* fds / fd_limit */
+    /* When gd_sample_read fails: the file it could not read (errno says why). */
+    const char *unread;
 } gd_sample;
 
 /* Read everything (a missing source is left zero and flagged; PSI comes from
- * /proc/pressure/memory). Returns 0, or -1 when even /proc/self/status is unreadable. */
+ * /proc/pressure/memory). Returns 0, or -1 with errno and out->unread set
+ * when /proc/self/status is unreadable or the cgroup opened in cg is (a
+ * sample without it would judge the cgroup's usage against the machine's
+ * memory, a level far too low). */
 int gd_sample_read(const gd_cgroup *cg, gd_sample *out);
 /* Fill budget, usage, pressure and fd_ratio; configured_budget 0 = none. */
 void gd_sample_derive(gd_sample *s, uint64_t configured_budget);

@@ -121,15 +121,28 @@ int gd_sample_read(const gd_cgroup *cg, gd_sample *out)
 {
     char buf[8192];
     memset(out, 0, sizeof *out);
-    if (gd_read_file(AT_FDCWD, "/proc/self/status", buf, sizeof buf) < 0 ||
-        gd_parse_proc_status(buf, &out->rss, &out->rss_anon) != 0)
+    long n = gd_read_file(AT_FDCWD, "/proc/self/status", buf, sizeof buf);
+    if (n < 0 || gd_parse_proc_status(buf, &out->rss, &out->rss_anon) != 0) {
+        if (n >= 0)
+            errno = EINVAL;             /* read, but no VmRSS in it */
+        out->unread = "/proc/self/status";
         return -1;
+    }
     out->fds = gd_count_fds();
     struct rlimit rl;
     out->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 0;
     if (gd_read_file(AT_FDCWD, "/proc/meminfo", buf, sizeof buf) >= 0)
         gd_parse_meminfo(buf, &out->mem_total, &out->mem_available);
-    out->has_cgroup = cg != NULL && gd_cgroup_read(cg, &out->cg) == 0;
+    if (cg != NULL && cg->version != 0) {
+        errno = 0;
+        if (gd_cgroup_read(cg, &out->cg) != 0) {
+            if (errno == 0)
+                errno = EINVAL;
+            out->unread = cg->version == 1 ? "memory.usage_in_bytes" : "memory.current";
+            return -1;
+        }
+        out->has_cgroup = true;
+    }
     if (gd_read_file(AT_FDCWD, "/proc/pressure/memory", buf, sizeof buf) >= 0)
         out->has_psi = gd_parse_psi(buf, &out->psi) == 0;
     return 0;

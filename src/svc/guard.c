@@ -346,8 +346,22 @@ static bool restart_helps(svc_guard *g, const gd_sample *s, const char *fig)
 uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
 {
     gd_sample s;
-    if (gd_sample_read(&g->cg, &s) != 0)
-        return g->pol.interval_ms;
+    if (gd_sample_read(&g->cg, &s) != 0) {
+        /* Blind until it reads again: soon, not a full interval later (the
+         * last sample may have been at hard, with memory still climbing). */
+        atomic_fetch_add(&g->sample_failures, 1);
+        if (g->failed_streak++ == 0)
+            svc_log_write(g->lg, 4, "guard: cannot read %s (%s): sample skipped, retrying every %llums until it "
+                                    "reads (level stays %s)",
+                          s.unread, strerror(errno), (unsigned long long)g->pol.min_interval_ms,
+                          gd_level_name(g->level));
+        return g->pol.min_interval_ms;
+    }
+    if (g->failed_streak != 0) {
+        svc_log_write(g->lg, 5, "guard: sampling again after %llu unreadable sample(s)",
+                      (unsigned long long)g->failed_streak);
+        g->failed_streak = 0;
+    }
     gd_sample_derive(&s, g->budget_cfg);
     atomic_fetch_add(&g->evaluations, 1);
     gd_level lvl = gd_level_of(&g->pol, s.pressure);
@@ -735,6 +749,10 @@ int svc_guard_render(svc_guard *g, ro_state *rt, ro_sbuf *out)
                             "# TYPE reclaimd_guard_cgroup_oom_kills counter\nreclaimd_guard_cgroup_oom_kills %llu\n"
                             "# HELP reclaimd_guard_evaluations_total Samples taken.\n"
                             "# TYPE reclaimd_guard_evaluations_total counter\nreclaimd_guard_evaluations_total %llu\n"
+                            "# HELP reclaimd_guard_sample_failures_total Samples that could not be read (the "
+                            "guard retried at min_interval_ms).\n"
+                            "# TYPE reclaimd_guard_sample_failures_total counter\n"
+                            "reclaimd_guard_sample_failures_total %llu\n"
                             "# HELP reclaimd_guard_kernel_events_total Kernel memory notifications received.\n"
                             "# TYPE reclaimd_guard_kernel_events_total counter\n"
                             "reclaimd_guard_kernel_events_total %llu\n"
@@ -744,6 +762,7 @@ int svc_guard_render(svc_guard *g, ro_state *rt, ro_sbuf *out)
                             (unsigned long long)(s->budget == GD_UNLIMITED ? 0 : s->budget),
                             (unsigned long long)s->usage, s->pressure, s->fds, (unsigned long long)s->fd_limit,
                             (unsigned long long)s->cg.oom_kills, (unsigned long long)atomic_load(&g->evaluations),
+                            (unsigned long long)atomic_load(&g->sample_failures),
                             (unsigned long long)atomic_load(&g->events));
     for (int a = 0; a < SVC_GA_COUNT && r == 0; a++)
         r = ro_sbuf_appendf(rt, out, "reclaimd_guard_actions_total{action=\"%s\"} %llu\n", action_names[a],

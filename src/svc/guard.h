@@ -74,9 +74,11 @@ typedef struct svc_guard {
     bool outside_said;              /* logged that memory is held outside this process */
     bool idle_check;                /* paused at hard, nothing in flight: the last collection decides */
     uint64_t cg_oom_kills_at_start;
+    uint64_t failed_streak;         /* samples in a row that could not be read */
     /* Exported: */
     atomic_ullong actions[SVC_GA_COUNT];
     atomic_ullong evaluations;
+    atomic_ullong sample_failures;  /* samples that could not be read (retried at min_interval_ms) */
     atomic_ullong events;           /* kernel notifications received */
     /* Kernel event sources (descriptors the loop watches; -1 = none). */
     int ev_fds[6];

@@ -251,6 +251,7 @@ def t_notify_inputs_reload_and_stop():
         assert sum(v for k, v in m.items() if k.startswith("reclaimd_gc_collections_total")) >= 11
         # The guard's figures: it sampled, knows the budget and this process's descriptors.
         assert m["reclaimd_guard_enabled"] == 1 and m["reclaimd_guard_evaluations_total"] >= 1
+        assert m["reclaimd_guard_sample_failures_total"] == 0
         assert m["reclaimd_guard_budget_bytes"] > 0 and 0 <= m["reclaimd_guard_pressure_ratio"] < 1
         assert m["reclaimd_guard_fd_limit"] == m["reclaimd_fd_limit"] and m["reclaimd_guard_open_fds"] > 3
         assert 'reclaimd_guard_actions_total{action="collect"}' in m

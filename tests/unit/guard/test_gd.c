@@ -2,6 +2,9 @@
 #include "testutil.h"
 #include "gd.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -171,6 +174,49 @@ static void readers_on_this_process(void **state)
     assert_true(s.rss > 0 && s.mem_total > 0 && s.fd_limit > 0);
 }
 
+static void put_file(int dirfd, const char *name, const char *text)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* A cgroup the guard measures must be read with every sample: one whose
+ * usage cannot be read fails the sample (naming the file) rather than
+ * leaving the cgroup out, which would judge its usage against the machine. */
+static void an_unreadable_cgroup_fails_the_sample(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_gd.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    gd_cgroup cg = {.version = 1};
+    cg.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(cg.dirfd >= 0);
+    gd_sample s;
+    assert_int_equal(gd_sample_read(&cg, &s), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_string_equal(s.unread, "memory.usage_in_bytes");
+    put_file(cg.dirfd, "memory.usage_in_bytes", "not a number\n");
+    assert_int_equal(gd_sample_read(&cg, &s), -1);
+    assert_string_equal(s.unread, "memory.usage_in_bytes");
+    put_file(cg.dirfd, "memory.usage_in_bytes", "104857600\n");
+    put_file(cg.dirfd, "memory.limit_in_bytes", "134217728\n");
+    assert_int_equal(gd_sample_read(&cg, &s), 0);
+    assert_null(s.unread);
+    assert_true(s.has_cgroup);
+    assert_int_equal(s.cg.usage, 104857600);
+    assert_int_equal(s.cg.limit, 134217728);
+    cg.version = 0;                          /* none opened: the sample goes without */
+    assert_int_equal(gd_sample_read(&cg, &s), 0);
+    assert_false(s.has_cgroup);
+    const char *names[] = {"memory.usage_in_bytes", "memory.limit_in_bytes"};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(unlinkat(cg.dirfd, names[i], 0), 0);
+    close(cg.dirfd);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +228,7 @@ int main(void)
         cmocka_unit_test(budget_and_pressure),
         cmocka_unit_test(levels_and_interval),
         cmocka_unit_test(readers_on_this_process),
+        cmocka_unit_test(an_unreadable_cgroup_fails_the_sample),
     };
     return cmocka_run_group_tests_name("guard", tests, NULL, NULL);
 }
