@@ -158,7 +158,10 @@ static int list_reserve(ro_state *rt, ro_list *l, size_t need, bool exact)
         ro_err_set(rt, RO_E_OVERFLOW, "list of %zu items does not fit in memory", need);
         return -1;
     }
-    size_t alloc = exact ? need : (need + (need >> 3) + 6) & ~(size_t)3;
+    /* Exact sizes below four get four: a parked list keeps its array, and
+     * the next list made from it (a record's next short array of tags, say)
+     * then mostly fits without a realloc. */
+    size_t alloc = exact ? (need < 4 ? 4 : need) : (need + (need >> 3) + 6) & ~(size_t)3;
     ro_object **items = ro_mem_realloc(rt, l->l_items, l->l_allocated * sizeof(ro_object *),
                                        alloc * sizeof(ro_object *));
     if (items == NULL)
@@ -168,7 +171,9 @@ static int list_reserve(ro_state *rt, ro_list *l, size_t need, bool exact)
     return 0;
 }
 
-ro_object *ro_list_new(ro_state *rt, size_t hint)
+/* ro_list_new, inlined into ro_list_from_array_steal too (the parser's
+ * every array: a call and its frame each saved). */
+static inline __attribute__((always_inline)) ro_object *list_make(ro_state *rt, size_t hint)
 {
     ro_type *t = &rt->types[RO_K_LIST];
     void *parked = ro_freelist_pop(rt, RO_FL_LIST);
@@ -193,20 +198,28 @@ ro_object *ro_list_new(ro_state *rt, size_t hint)
     return o;
 }
 
+ro_object *ro_list_new(ro_state *rt, size_t hint)
+{
+    return list_make(rt, hint);
+}
+
 ro_object *ro_list_from_array_steal(ro_state *rt, ro_object *const *items, size_t n)
 {
-    ro_object *o = ro_list_new(rt, n);
+    ro_object *o = list_make(rt, n);
     if (o == NULL) {
         for (size_t i = 0; i < n; i++)
             ro_decref(rt, items[i]);
         return NULL;
     }
     ro_object **to = ((ro_list *)o)->l_items;
+    uint32_t flags = 0;
     for (size_t i = 0; i < n; i++) {
-        ro_gc_track_for(rt, o, items[i]);
+        flags |= items[i]->ob_type->tp_flags;
         to[i] = items[i];
     }
     RO_SIZE(o) = n;
+    if (flags & RO_TPFLAG_GC)          /* as ro_gc_track_for for each item */
+        ro_gc_track(rt, o);
     return o;
 }
 
