@@ -205,6 +205,61 @@ static void counters_start_empty_for_every_record(void **state)
     job->destroy(inst, rt);
 }
 
+/* by_type is made from remembered layouts: each result must be a dict whose
+ * every key is found by lookup with its own count, for key sets that share
+ * a layout slot (same length, same last key) as for the others, whichever
+ * was learnt. */
+static void by_type_lookups_hold_for_every_key_set(void **state)
+{
+    ro_state *rt = RT(state);
+    const bt_job *job = bt_job_summary();
+    char err[200], msg[200];
+    void *inst = job->create(rt, NULL, 0, err, sizeof err);
+    assert_non_null(inst);
+    /* Each a user's types, in byte order; a type at position j occurs j + 1 times. */
+    const char *sets[][4] = {
+        {"a", "z"}, {"a", "z"}, {"b", "z"}, {"b", "z"}, {"b", "z"}, {"a", "z"}, {"c", "z"},
+        {"a", "b", "z"}, {"a", "c", "z"}, {"a", "b", "z"}, {"a", "c", "z"}, {"a", "c", "z"}, {"z"}, {"y"},
+        {"a", "z"}, {"b", "z"},
+    };
+    for (size_t r = 0; r < sizeof sets / sizeof sets[0]; r++) {
+        char text[1024] = "{\"user_id\": \"u\", \"events\": [";
+        size_t n = 0;
+        for (; n < 4 && sets[r][n] != NULL; n++)
+            for (size_t c = 0; c <= n; c++) {
+                char ev[64];
+                snprintf(ev, sizeof ev, "%s{\"ts\": 1, \"type\": \"%s\"}", strlen(text) > 30 ? ", " : "",
+                         sets[r][n]);
+                strcat(text, ev);
+            }
+        strcat(text, "]}");
+        ro_object *rec = nj_parse(rt, text, strlen(text), NULL, NULL);
+        assert_non_null(rec);
+        ro_object *res = job->process(inst, rt, rec, msg, sizeof msg);
+        ro_decref(rt, rec);
+        assert_non_null(res);
+        ro_object *bt = ro_dict_get_cstr(rt, res, "by_type");
+        assert_non_null(bt);
+        assert_int_equal(ro_dict_len(bt), n);
+        for (size_t j = 0; j < n; j++) {
+            ro_object *c = ro_dict_get_cstr(rt, bt, sets[r][j]);
+            if (c == NULL)
+                fail_msg("record %zu: by_type[\"%s\"] not found by lookup", r, sets[r][j]);
+            assert_int_equal(ro_int_value(c), (int64_t)j + 1);
+        }
+        for (const char *absent = "abcyz"; *absent != '\0'; absent++) {
+            char k[2] = {*absent, '\0'};
+            bool in = false;
+            for (size_t j = 0; j < n; j++)
+                in |= strcmp(sets[r][j], k) == 0;
+            if (!in)
+                assert_null(ro_dict_get_cstr(rt, bt, k));
+        }
+        ro_decref(rt, res);
+    }
+    job->destroy(inst, rt);
+}
+
 /* Each allocation of one job->process of rec failed in turn until one run
  * has none left to fail: a failed run is RO_E_NOMEM, the run that succeeds
  * gives want. warm: the instance has made one result before (the next is
@@ -371,6 +426,7 @@ int main(void)
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(bad_events_name_the_event_and_field, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(counters_start_empty_for_every_record, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(by_type_lookups_hold_for_every_key_set, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(counts_go_by_text_among_few_keys_and_past_them, test_rt_setup,
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
