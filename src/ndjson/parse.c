@@ -431,19 +431,20 @@ static inline uint64_t eight_digits_value(uint64_t w)
 }
 
 /* The run of digits at p, up to 8 (fewer where end comes first): returns how
- * many, their value in *v. A digit is 0x30..0x39: its high nibble is 3, and
- * still 3 after adding 6 to the byte. The addition can carry only out of a
- * byte of 0xFA or more, a non-digit, so the bytes before the first non-digit
- * are judged right. Shifting the word up by the bytes that are not digits
- * leaves the digits last and zeros (leading zero digits) before them. */
+ * many, their value in *v. A digit is 0x30..0x39: subtracting 0x30 leaves
+ * its top bit clear (a byte below 0x30 wraps to 0xD0 or more), and so does
+ * adding 0x46 (0x3A and up reach 0x80; 0xBA and up, whose addition wraps,
+ * already had it set by the subtraction). A borrow or a carry leaves only a
+ * byte that is no digit, for the byte above it: the lowest flagged byte is
+ * the first non-digit. Shifting the word up by the bytes that are not
+ * digits leaves the digits last and zeros (leading zero digits) before
+ * them. */
 static inline __attribute__((always_inline)) size_t digit_run(const uint8_t *p, const uint8_t *end,
                                                               uint64_t *v)
 {
     if (end - p >= 8) {
-        const uint64_t highs = 0xF0F0F0F0F0F0F0F0ull, low7 = 0x7F7F7F7F7F7F7F7Full;
         uint64_t w = ro_load_le64(p);
-        uint64_t x = ((w & highs) | (((w + 0x0606060606060606ull) & highs) >> 4)) ^ 0x3333333333333333ull;
-        uint64_t bad = (((x & low7) + low7) | x) & ~low7;   /* top bit of every non-digit byte */
+        uint64_t bad = ((w - 0x3030303030303030ull) | (w + 0x4646464646464646ull)) & NJ_HIGHS;
         size_t k = bad == 0 ? 8 : (size_t)__builtin_ctzll(bad) >> 3;
         if (k <= 2)                      /* the usual short runs: no multiply chain */
             *v = k == 0 ? 0 : k == 1 ? (w & 0xF) : (w & 0xF) * 10 + ((w >> 8) & 0xF);

@@ -502,6 +502,60 @@ static void invalid_records_name_the_column(void **state)
 /* The string scan looks at eight bytes at a time: every byte that ends a plain
  * run must be found at every position in and across those words, and the
  * text around it kept. */
+/* Digits are scanned eight bytes at a time: the run must end at exactly
+ * the first byte that is no digit, whatever byte that is and wherever it
+ * falls in the word, with digits after it again. */
+static void digit_scan_stops_at_every_byte(void **state)
+{
+    ro_state *rt = RT(state);
+    const char *digits = "1234567890123456";
+    char in[64];
+    for (int b = 0; b < 256; b++) {
+        if (b >= '0' && b <= '9')
+            continue;
+        for (size_t len = 1; len <= 16; len++) {
+            size_t n = 0;
+            in[n++] = '[';
+            memcpy(in + n, digits, len);
+            n += len;
+            in[n++] = (char)b;
+            memcpy(in + n, "9876543]", 8);
+            n += 8;
+            nj_error err;
+            ro_object *v = nj_parse(rt, in, n, NULL, &err);
+            char num[24];
+            memcpy(num, digits, len);
+            num[len] = '\0';
+            if (b == ',') {
+                if (v == NULL || ro_list_len(v) != 2)
+                    fail_msg("byte 0x%02x after %zu digits: want a list of two, got %s", b, len, v ? "other" : err.msg);
+                assert_int_equal(ro_int_value(ro_list_get_item(rt, v, 0)), strtoll(num, NULL, 10));
+                assert_int_equal(ro_int_value(ro_list_get_item(rt, v, 1)), 9876543);
+            } else if (b == '.') {
+                if (v == NULL)
+                    fail_msg("byte '.' after %zu digits: %s", len, err.msg);
+                char f[40];
+                snprintf(f, sizeof f, "%s.9876543", num);
+                double got = ro_float_value(ro_list_get_item(rt, v, 0)), want = strtod(f, NULL);
+                assert_memory_equal(&got, &want, sizeof got);
+            } else if (b == 'e' || b == 'E' || b == ']') {
+                /* an exponent too large for a double, or trailing text: rejected further on */
+                assert_null(v);
+            } else {
+                /* whitespace ends the number and then '9' is unexpected; any other byte is itself */
+                size_t at = b == ' ' || b == '\t' || b == '\r' || b == '\n' ? len + 3 : len + 2;
+                if (v != NULL || err.column != at)
+                    fail_msg("byte 0x%02x after %zu digits: want an error at column %zu, got %s %zu", b, len, at,
+                             v ? "a value" : "column", v ? (size_t)0 : err.column);
+            }
+            if (v == NULL)
+                ro_err_clear(rt);
+            else
+                ro_decref(rt, v);
+        }
+    }
+}
+
 static void string_scan_stops_at_every_position(void **state)
 {
     ro_state *rt = RT(state);
@@ -723,6 +777,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wide_records_grow_the_value_stack, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(digit_scan_stops_at_every_byte, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
