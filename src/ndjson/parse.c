@@ -194,25 +194,26 @@ static ro_object *parse_value(nj_parser *ps);
 #define NJ_HIGHS 0x8080808080808080ull
 
 /* The top bit of each byte of w that ends a plain run of string text: '"',
- * '\\', a control byte (< 0x20). Exact for the lowest such byte (find it with
- * ctz); a borrow may also flag bytes above it. */
-static inline uint64_t nj_escape_bytes(uint64_t w)
+ * '\\', a control byte (< 0x20) or a byte >= 0x80 (validated one by one).
+ * Exact for the lowest such byte (find it with ctz). Subtracting one from a
+ * byte xor'ed with '"' sets its top bit when it was the quote, and for every
+ * byte >= 0x80 but 0xA2; the same with the backslash, but 0xDC; subtracting
+ * 0x20 sets it below 0x20. A borrow leaves only such a byte, for the byte
+ * above it, so bytes below the lowest are judged right, and the zero-byte
+ * test's usual "& ~x" is not needed. */
+static inline uint64_t nj_stop_bytes(uint64_t w)
 {
-    uint64_t quote = w ^ (NJ_ONES * '"'), bslash = w ^ (NJ_ONES * '\\');
-    uint64_t control = (w - NJ_ONES * 0x20) & ~w;
-    return (((quote - NJ_ONES) & ~quote) | ((bslash - NJ_ONES) & ~bslash) | control) & NJ_HIGHS;
+    return (((w ^ (NJ_ONES * '"')) - NJ_ONES) | ((w ^ (NJ_ONES * '\\')) - NJ_ONES) | (w - NJ_ONES * 0x20) | w) &
+           NJ_HIGHS;   /* (w: the same bytes >= 0x80 again; GCC's code is shorter with it) */
 }
 
 /* Bytes from q that need no second look in a string, eight at a time: a
- * word with no quote, backslash, control byte or byte >= 0x80 is skipped
- * whole; in the first word with one, the lowest flagged byte is the first
- * such byte (the borrow of the zero-byte test only flags bytes above a true
- * one), so the scan stops exactly there. */
+ * word with none of nj_stop_bytes's bytes is skipped whole; in the first
+ * word with one, the scan stops exactly there. */
 static inline const uint8_t *plain_run(const uint8_t *q, const uint8_t *end)
 {
     while (end - q >= 8) {
-        uint64_t w = ro_load_le64(q);
-        uint64_t hit = nj_escape_bytes(w) | (w & NJ_HIGHS);   /* and non-ASCII: validated one by one */
+        uint64_t hit = nj_stop_bytes(ro_load_le64(q));
         if (hit != 0)
             return q + (__builtin_ctzll(hit) >> 3);
         q += 8;

@@ -607,6 +607,42 @@ static void string_scan_stops_at_every_position(void **state)
     }
 }
 
+/* Every byte, alone in a string after 0 to 17 plain ones (so at every place
+ * of the eight-byte scan) and before more: printable ASCII is kept, a
+ * control byte or a lone byte >= 0x80 is an error at its own column. */
+static void every_byte_in_a_string_at_every_place(void **state)
+{
+    ro_state *rt = RT(state);
+    char in[64];
+    for (int b = 0; b < 256; b++) {
+        if (b == '"' || b == '\\')
+            continue;                       /* (string_scan_stops_at_every_position) */
+        for (size_t pre = 0; pre < 18; pre++) {
+            size_t n = 0;
+            in[n++] = '"';
+            for (size_t i = 0; i < pre; i++)
+                in[n++] = (char)('a' + i);
+            in[n++] = (char)b;
+            memcpy(in + n, "xyz\"", 4);
+            n += 4;
+            nj_error err;
+            ro_object *v = nj_parse(rt, in, n, NULL, &err);
+            if (b >= 0x20 && b < 0x80) {
+                if (v == NULL)
+                    fail_msg("byte 0x%02x after %zu: %s", b, pre, err.msg);
+                assert_int_equal(RO_SIZE(v), pre + 4);
+                assert_memory_equal(ro_str_utf8(v), in + 1, pre + 4);
+                ro_decref(rt, v);
+            } else {
+                if (v != NULL || err.column != pre + 2)
+                    fail_msg("byte 0x%02x after %zu: want an error at column %zu, got %s %zu", b, pre, pre + 2,
+                             v ? "a value" : "column", v ? (size_t)0 : err.column);
+                ro_err_clear(rt);
+            }
+        }
+    }
+}
+
 static void nesting_limit_is_enforced(void **state)
 {
     ro_state *rt = RT(state);
@@ -778,6 +814,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(digit_scan_stops_at_every_byte, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(every_byte_in_a_string_at_every_place, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
