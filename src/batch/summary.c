@@ -149,6 +149,18 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
 {
     memset(ef, 0, sizeof *ef);
     const ro_dict_entry *it = ((ro_dict *)e)->d_entries, *end = it + ((ro_dict *)e)->d_nentries;
+    /* The usual order first, straight through: ts, type, then amount and
+     * tags when present (as the parser keeps an event's keys); whatever is
+     * left, in any order, as below. */
+    if (end - it >= 2 && it[0].e_key == K[K_TS] && it[1].e_key == K[K_TYPE]) {
+        ef->f[0] = it[0].e_value;
+        ef->f[1] = it[1].e_value;
+        it += 2;
+        if (it < end && it->e_key == K[K_AMOUNT])
+            ef->f[K_AMOUNT - K_TS] = (it++)->e_value;
+        if (it < end && it->e_key == K[K_TAGS])
+            ef->f[K_TAGS - K_TS] = (it++)->e_value;
+    }
     for (; it < end; it++) {
         ro_object *k = it->e_key, *v = it->e_value;
         if (k == NULL)
