@@ -317,10 +317,22 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     err[0] = '\0';
     if (!ro_is_kind(rec, RO_K_DICT))
         BAD("record is not an object (got %s)", kind_name(rec));
-    ro_object *uid = ro_dict_get(rt, rec, K[K_USER_ID]);
+    /* user_id and events: found by identity in one walk (the parser's keys
+     * are the job's), else looked up (an equal key that is another object). */
+    ro_object *uid = NULL, *events = NULL;
+    const ro_dict_entry *it = ((ro_dict *)rec)->d_entries, *end = it + ((ro_dict *)rec)->d_nentries;
+    for (; it < end; it++) {
+        if (it->e_key == K[K_USER_ID])
+            uid = it->e_value;
+        else if (it->e_key == K[K_EVENTS])
+            events = it->e_value;
+    }
+    if (uid == NULL)
+        uid = ro_dict_get(rt, rec, K[K_USER_ID]);
     if (uid == NULL || !ro_is_kind(uid, RO_K_STR))
         BAD(uid == NULL ? "user_id is missing" : "user_id must be a string (got %s)", uid ? kind_name(uid) : "");
-    ro_object *events = ro_dict_get(rt, rec, K[K_EVENTS]);
+    if (events == NULL)
+        events = ro_dict_get(rt, rec, K[K_EVENTS]);
     if (events == NULL || !ro_is_kind(events, RO_K_LIST))
         BAD(events == NULL ? "events is missing" : "events must be an array (got %s)",
             events ? kind_name(events) : "");
