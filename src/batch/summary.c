@@ -350,8 +350,9 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     size_t n = ro_list_len(events), namounts = 0;
     int64_t first = 0, last = 0;
     double sum = 0.0, amin = 0.0, amax = 0.0;
+    ro_object *const *evs = ((ro_list *)events)->l_items;
     for (size_t i = 0; i < n; i++) {
-        ro_object *e = ((ro_list *)events)->l_items[i];
+        ro_object *e = evs[i];
         if (!ro_is_kind(e, RO_K_DICT))
             BAD("events[%zu] is not an object (got %s)", i, kind_name(e));
         event_fields ef;
@@ -379,8 +380,9 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         if (tags != NULL && !ro_is_kind(tags, RO_K_NONE)) {
             if (!ro_is_kind(tags, RO_K_LIST))
                 BAD("events[%zu].tags must be an array of strings (got %s)", i, kind_name(tags));
-            for (size_t j = 0; j < ro_list_len(tags); j++) {
-                ro_object *t = ((ro_list *)tags)->l_items[j];
+            ro_object *const *items = ((ro_list *)tags)->l_items;   /* (counting changes no list) */
+            for (size_t j = 0, nt = ro_list_len(tags); j < nt; j++) {
+                ro_object *t = items[j];
                 if (!ro_is_kind(t, RO_K_STR))
                     BAD("events[%zu].tags[%zu] must be a string (got %s)", i, j, kind_name(t));
                 RT_CHECK(count(rt, &a.tags, t));
