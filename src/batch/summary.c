@@ -324,7 +324,13 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 {
     summary *s = inst;
     ro_object **K = s->keys;
-    acc a = {.by_type.dict = s->by_type, .tags.dict = s->tags};
+    /* (not zeroed whole: a counter's arrays are read only below its n) */
+    acc a;
+    a.by_type.n = a.tags.n = 0;
+    a.by_type.spilled = a.tags.spilled = false;
+    a.by_type.dict = s->by_type;
+    a.tags.dict = s->tags;
+    a.out = NULL;
     err[0] = '\0';
     if (!ro_is_kind(rec, RO_K_DICT))
         BAD("record is not an object (got %s)", kind_name(rec));
