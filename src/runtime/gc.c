@@ -528,7 +528,9 @@ static inline __attribute__((always_inline)) int visit_drop(ro_object *o, void *
 static inline __attribute__((always_inline)) void delete_plain_garbage(ro_state *rt, ro_gchead *unreachable,
                                                                        uint64_t n, bool closed)
 {
-    drop_ctx c = {.rt = rt};
+    drop_ctx c;                   /* not zeroed whole: the lanes' block arrays are 32 KiB */
+    c.rt = rt;
+    c.freed = 0;
     ro_freebatch_init(&c.blocks);
     ro_mem_hold_release(rt);
     ro_gchead *g = unreachable->gc_next;
