@@ -202,8 +202,21 @@ static int digits_exact(double a, char *digits, int *exp10)
             if (s < 0 || s > 20)
                 return 0;
             u128 ten_s = s <= 19 ? (u128)ro_pow10[s] : (u128)ro_pow10[19] * 10;
-            u128 x = (u128)m * ten_s;              /* a * 10^s * 2^k */
-            u128 q = x >> k, r = x & (((u128)1 << k) - 1), half = (u128)1 << (k - 1);
+            u128 x = s <= 19 ? (u128)m * ro_pow10[s] : (u128)m * ten_s;   /* a * 10^s * 2^k */
+            /* q = x >> k and r, the bits shifted out, in 64-bit halves (1 <= k
+             * <= 64): q < 10^18 once the decade is right, r < 2^k. */
+            uint64_t lo = (uint64_t)x, hi = (uint64_t)(x >> 64), q, r;
+            if (k == 64) {
+                q = hi;
+                r = lo;
+            } else {
+                if (hi >> k != 0) {                /* q past 64 bits: a decade low */
+                    e10++;
+                    continue;
+                }
+                q = (hi << (64 - k)) | (lo >> k);
+                r = lo & ((1ull << k) - 1);
+            }
             if (q >= ro_pow10[p]) {                /* log10 was a decade low, or high */
                 e10++;
                 continue;
@@ -212,11 +225,11 @@ static int digits_exact(double a, char *digits, int *exp10)
                 e10--;
                 continue;
             }
-            uint64_t n = (uint64_t)q;
-            if (r > half || (r == half && (n & 1)))
-                n++;
-            u128 c = (u128)n << k;
-            u128 diff = c >= x ? c - x : x - c;
+            uint64_t n = q, half = 1ull << (k - 1);
+            bool up = r > half || (r == half && (n & 1));
+            n += up;
+            /* |n * 2^k - x|: r below, 2^k - r above */
+            u128 diff = up ? ((u128)1 << k) - r : r;
             u128 scaled = diff * 2;                /* against 10^s: half the gap */
             if (scaled > ten_s || (scaled == ten_s && !even))
                 goto next_p;
@@ -245,7 +258,8 @@ static int digits_exact(double a, char *digits, int *exp10)
 }
 
 /* Digits laid out as Python's repr does: positional for decimal exponents
- * -4..15, scientific otherwise. */
+ * -4..15, scientific otherwise. digits: 32 bytes readable (nd meant); out:
+ * 32 bytes. */
 static size_t layout(bool neg, const char *digits, int nd, int exp, char *out)
 {
     char *o = out;
@@ -266,6 +280,16 @@ static size_t layout(bool neg, const char *digits, int nd, int exp, char *out)
                 *o++ = '0';
             *o++ = '.';
             *o++ = '0';
+        } else if (exp <= 13) {
+            /* Two copies of a fixed 16 bytes, not of the parts' own lengths
+             * (calls to memcpy): the integer part, then the fraction one
+             * byte on, then the point between them. digits holds 32 bytes
+             * (the copies read past nd) and the last byte written is
+             * out[31] (sign, 14 digits, point, 16). */
+            memcpy(o, digits, 16);
+            memcpy(o + exp + 2, digits + exp + 1, 16);
+            o[exp + 1] = '.';
+            o += nd + 1;
         } else {
             memcpy(o, digits, (size_t)exp + 1);
             o += exp + 1;
@@ -303,7 +327,7 @@ static size_t format_special(double v, char *out)
  * short decimals then cover [1e-4, 2^-12), printf the rest. */
 size_t ro_format_double(double v, char *out)
 {
-    char digits[24];
+    char digits[32];   /* (layout reads up to digits[29]) */
     int exp, nd = digits_exact(fabs(v), digits, &exp);
     if (nd != 0)
         return layout(v < 0, digits, nd, exp, out);
@@ -319,7 +343,7 @@ size_t ro_format_double_printf(double v, char *out)
     size_t n = format_special(v, out);
     if (n != 0)
         return n;
-    char digits[24];
+    char digits[32];   /* (layout reads up to digits[29]) */
     int exp, nd = digits_by_printf(fabs(v), digits, &exp);
     return layout(v < 0, digits, nd, exp, out);
 }
