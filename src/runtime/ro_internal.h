@@ -651,6 +651,19 @@ extern const char ro_digit_pairs[201];
 static inline void ro_write_digits(uint64_t u, size_t n, char *out)
 {
     char *p = out + n;
+    /* The last eight digits of a longer number with 32-bit arithmetic (a
+     * division by 100 of a 32-bit value is one 32-bit multiply), the rest
+     * as below. */
+    if (u >= 100000000) {
+        uint32_t lo = (uint32_t)(u % 100000000);
+        u /= 100000000;
+        for (int i = 0; i < 4; i++) {
+            uint32_t r = lo % 100;
+            lo /= 100;
+            p -= 2;
+            memcpy(p, ro_digit_pairs + 2 * r, 2);
+        }
+    }
     while (u >= 100) {
         unsigned r = (unsigned)(u % 100);
         u /= 100;
