@@ -348,14 +348,19 @@ uint64_t svc_guard_evaluate(svc_guard *g, const char *trigger)
     gd_sample s;
     if (gd_sample_read(&g->cg, &s) != 0) {
         /* Blind until it reads again: soon, not a full interval later (the
-         * last sample may have been at hard, with memory still climbing). */
+         * last sample may have been at hard, with memory still climbing),
+         * then backing off to the interval, so that a source gone for good
+         * does not make the loop spin. */
         atomic_fetch_add(&g->sample_failures, 1);
         if (g->failed_streak++ == 0)
-            svc_log_write(g->lg, 4, "guard: cannot read %s (%s): sample skipped, retrying every %llums until it "
-                                    "reads (level stays %s)",
+            svc_log_write(g->lg, 4, "guard: cannot read %s (%s): sample skipped, retrying after %llums, then "
+                                    "less often up to every %llums until it reads (level stays %s)",
                           s.unread, strerror(errno), (unsigned long long)g->pol.min_interval_ms,
-                          gd_level_name(g->level));
-        return g->pol.min_interval_ms;
+                          (unsigned long long)g->pol.interval_ms, gd_level_name(g->level));
+        uint64_t wait = g->pol.min_interval_ms;
+        for (uint64_t i = 1; i < g->failed_streak && wait < g->pol.interval_ms; i++)
+            wait *= 2;
+        return wait < g->pol.interval_ms ? wait : g->pol.interval_ms;
     }
     if (g->failed_streak != 0) {
         svc_log_write(g->lg, 5, "guard: sampling again after %llu unreadable sample(s)",
@@ -749,8 +754,8 @@ int svc_guard_render(svc_guard *g, ro_state *rt, ro_sbuf *out)
                             "# TYPE reclaimd_guard_cgroup_oom_kills counter\nreclaimd_guard_cgroup_oom_kills %llu\n"
                             "# HELP reclaimd_guard_evaluations_total Samples taken.\n"
                             "# TYPE reclaimd_guard_evaluations_total counter\nreclaimd_guard_evaluations_total %llu\n"
-                            "# HELP reclaimd_guard_sample_failures_total Samples that could not be read (the "
-                            "guard retried at min_interval_ms).\n"
+                            "# HELP reclaimd_guard_sample_failures_total Samples that could not be read (retried "
+                            "after min_interval, then less often).\n"
                             "# TYPE reclaimd_guard_sample_failures_total counter\n"
                             "reclaimd_guard_sample_failures_total %llu\n"
                             "# HELP reclaimd_guard_kernel_events_total Kernel memory notifications received.\n"
