@@ -1,9 +1,11 @@
 /* testutil.c - shared fixtures for the cmocka unit tests. */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void capture(void *ud, int level, const char *msg)
 {
@@ -45,4 +47,12 @@ uint64_t test_bytes_in_use(ro_state *rt)
     ro_mem_stats st;
     ro_mem_get_stats(rt, &st);
     return st.bytes_in_use;
+}
+
+void test_put_file(int dirfd, const char *name, const char *text)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
 }

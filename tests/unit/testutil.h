@@ -34,4 +34,8 @@ int test_rt_teardown(void **state);
 /* Allocator bytes in use right now. */
 uint64_t test_bytes_in_use(ro_state *rt);
 
+/* Write text as the whole of the file name in the directory dirfd
+ * (created or truncated); fails the test when that cannot be done. */
+void test_put_file(int dirfd, const char *name, const char *text);
+
 #endif

@@ -174,14 +174,6 @@ static void readers_on_this_process(void **state)
     assert_true(s.rss > 0 && s.mem_total > 0 && s.fd_limit > 0);
 }
 
-static void put_file(int dirfd, const char *name, const char *text)
-{
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-}
-
 /* A cgroup the guard measures must be read with every sample: one whose
  * usage cannot be read fails the sample (naming the file) rather than
  * leaving the cgroup out, which would judge its usage against the machine. */
@@ -197,11 +189,11 @@ static void an_unreadable_cgroup_fails_the_sample(void **state)
     assert_int_equal(gd_sample_read(&cg, &s), -1);
     assert_int_equal(errno, ENOENT);
     assert_string_equal(s.unread, "memory.usage_in_bytes");
-    put_file(cg.dirfd, "memory.usage_in_bytes", "not a number\n");
+    test_put_file(cg.dirfd, "memory.usage_in_bytes", "not a number\n");
     assert_int_equal(gd_sample_read(&cg, &s), -1);
     assert_string_equal(s.unread, "memory.usage_in_bytes");
-    put_file(cg.dirfd, "memory.usage_in_bytes", "104857600\n");
-    put_file(cg.dirfd, "memory.limit_in_bytes", "134217728\n");
+    test_put_file(cg.dirfd, "memory.usage_in_bytes", "104857600\n");
+    test_put_file(cg.dirfd, "memory.limit_in_bytes", "134217728\n");
     assert_int_equal(gd_sample_read(&cg, &s), 0);
     assert_null(s.unread);
     assert_true(s.has_cgroup);

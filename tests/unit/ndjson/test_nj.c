@@ -503,9 +503,6 @@ static void invalid_records_name_the_column(void **state)
     }
 }
 
-/* The string scan looks at eight bytes at a time: every byte that ends a plain
- * run must be found at every position in and across those words, and the
- * text around it kept. */
 /* Digits are scanned eight bytes at a time: the run must end at exactly
  * the first byte that is no digit, whatever byte that is and wherever it
  * falls in the word, with digits after it again. */
@@ -560,6 +557,9 @@ static void digit_scan_stops_at_every_byte(void **state)
     }
 }
 
+/* The string scan looks at eight bytes at a time: every byte that ends a plain
+ * run must be found at every position in and across those words, and the
+ * text around it kept. */
 static void string_scan_stops_at_every_position(void **state)
 {
     ro_state *rt = RT(state);

@@ -8,14 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void put_file(int dirfd, const char *name, const char *text)
-{
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-}
-
 /* The guard measures a cgroup (here a directory standing for one) whose
  * usage cannot be read: each evaluation is a failed sample, counted; the
  * first retry comes after min_interval, the next ones twice as late each
@@ -50,8 +42,8 @@ static void an_unreadable_sample_is_retried_soon_then_less_often(void **state)
     }
     assert_int_equal(atomic_load(&g.evaluations), evals);   /* no sample was taken */
 
-    put_file(g.cg.dirfd, "memory.usage_in_bytes", "1048576\n");
-    put_file(g.cg.dirfd, "memory.limit_in_bytes", "17179869184\n");   /* 16 GiB: far below soft */
+    test_put_file(g.cg.dirfd, "memory.usage_in_bytes", "1048576\n");
+    test_put_file(g.cg.dirfd, "memory.limit_in_bytes", "17179869184\n");   /* 16 GiB: far below soft */
     uint64_t next = svc_guard_evaluate(&g, "timer");
     assert_int_equal(atomic_load(&g.sample_failures), 7);
     assert_int_equal(atomic_load(&g.evaluations), evals + 1);
