@@ -104,17 +104,6 @@ static const char *kind_name(ro_object *o)
 /* A counter holds this many keys in its arrays, then moves to its dict. */
 #define FEW_KEYS 16
 
-/* Byte order of two strs, as ro_str_compare: by their first bytes when they
- * differ (most types and tags; a str's text ends in a NUL, so an empty one
- * has a first byte too, below any other), else in full. */
-static inline int text_order(const ro_object *a, const ro_object *b)
-{
-    unsigned char x = (unsigned char)ro_str_utf8(a)[0], y = (unsigned char)ro_str_utf8(b)[0];
-    if (x != y)
-        return x < y ? -1 : 1;
-    return ro_str_compare(a, b);
-}
-
 static int cmp_pair(const void *a, const void *b)
 {
     return ro_str_compare(*(ro_object *const *)a, *(ro_object *const *)b);
@@ -132,7 +121,7 @@ static void sort_pairs(ro_object **kv, size_t n)
     for (size_t i = 1; i < n; i++) {
         ro_object *key = kv[2 * i], *count = kv[2 * i + 1];
         size_t j = i;
-        for (; j > 0 && text_order(kv[2 * (j - 1)], key) > 0; j--) {
+        for (; j > 0 && ro_str_compare(kv[2 * (j - 1)], key) > 0; j--) {
             kv[2 * j] = kv[2 * (j - 1)];
             kv[2 * j + 1] = kv[2 * (j - 1) + 1];
         }
@@ -433,7 +422,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     for (i = 0; i < ntags; i++) {
         int64_t c;
         ro_object *k = counter_item(&a.tags, i, &pos, &c);
-        if (top == NULL || c > top_n || (c == top_n && text_order(k, top) < 0)) {
+        if (top == NULL || c > top_n || (c == top_n && ro_str_compare(k, top) < 0)) {
             top = k;
             top_n = c;
         }

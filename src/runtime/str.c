@@ -267,6 +267,12 @@ ro_object *ro_str_concat(ro_state *rt, ro_object *a, ro_object *b)
 
 int ro_str_compare(const ro_object *a, const ro_object *b)
 {
+    /* By the first bytes when they differ (most pairs of short texts: tags,
+     * types, keys) without a call to memcmp; a str's text ends in a NUL,
+     * so an empty one has a first byte too, below any other. */
+    unsigned char x = (unsigned char)ro_str_utf8(a)[0], y = (unsigned char)ro_str_utf8(b)[0];
+    if (x != y)
+        return x < y ? -1 : 1;
     size_t na = RO_SIZE(a), nb = RO_SIZE(b);
     int c = memcmp(ro_str_utf8(a), ro_str_utf8(b), na < nb ? na : nb);
     if (c != 0)

@@ -131,6 +131,13 @@ static void compare_is_byte_order(void **state)
     assert_true(ro_str_compare(b, a) > 0);
     assert_true(ro_str_compare(d, c) < 0);    /* U+00E9 sorts after 'z' */
     assert_int_equal(ro_str_compare(a, a), 0);
+    /* the empty text first; a NUL inside a text is a byte like any other */
+    ro_object *e = ro_str_from_cstr(rt, ""), *n = ro_str_from_utf8(rt, "\0", 1);
+    assert_true(ro_str_compare(e, a) < 0 && ro_str_compare(a, e) > 0);
+    assert_int_equal(ro_str_compare(e, e), 0);
+    assert_true(ro_str_compare(e, n) < 0 && ro_str_compare(n, e) > 0);
+    assert_true(ro_str_compare(n, a) < 0);
+    ro_decref(rt, e); ro_decref(rt, n);
     ro_decref(rt, a); ro_decref(rt, b); ro_decref(rt, c); ro_decref(rt, d);
 }
 
