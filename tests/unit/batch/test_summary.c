@@ -7,13 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A new summary job instance (fails the test when none can be made). */
+static void *summary_instance(ro_state *rt)
+{
+    char err[200];
+    void *inst = bt_job_summary()->create(rt, NULL, 0, err, sizeof err);
+    if (inst == NULL)
+        fail_msg("summary job: %s", err);
+    return inst;
+}
+
 /* The job's result for rec as JSON text (malloc'd), or NULL with the bad-record message in msg. */
 static char *summarize(ro_state *rt, ro_object *rec, char *msg, size_t msglen)
 {
     const bt_job *job = bt_job_summary();
-    char err[200];
-    void *inst = job->create(rt, NULL, 0, err, sizeof err);
-    assert_non_null(inst);
+    void *inst = summary_instance(rt);
     ro_object *res = job->process(inst, rt, rec, msg, msglen);
     char *text = NULL;
     if (res != NULL) {
@@ -128,9 +136,8 @@ static void counters_start_empty_for_every_record(void **state)
 {
     ro_state *rt = RT(state);
     const bt_job *job = bt_job_summary();
-    char err[200], msg[200];
-    void *inst = job->create(rt, NULL, 0, err, sizeof err);
-    assert_non_null(inst);
+    char msg[200];
+    void *inst = summary_instance(rt);
     /* 20 types given in reverse byte order ("t19" ... "t00", then "T", "é"),
      * each once; the second record, bad at its second event, counted some. */
     char many[4096] = "{\"user_id\": \"m\", \"events\": [", want_bt[2048] = "{";
@@ -213,9 +220,8 @@ static void by_type_lookups_hold_for_every_key_set(void **state)
 {
     ro_state *rt = RT(state);
     const bt_job *job = bt_job_summary();
-    char err[200], msg[200];
-    void *inst = job->create(rt, NULL, 0, err, sizeof err);
-    assert_non_null(inst);
+    char msg[200];
+    void *inst = summary_instance(rt);
     /* Each a user's types, in byte order; a type at position j occurs j + 1 times. */
     const char *sets[][4] = {
         {"a", "z"}, {"a", "z"}, {"b", "z"}, {"b", "z"}, {"b", "z"}, {"a", "z"}, {"c", "z"},
@@ -266,11 +272,10 @@ static void by_type_lookups_hold_for_every_key_set(void **state)
  * made from the layout the first left); else it is the instance's first. */
 static void fail_each_allocation(ro_state *rt, const bt_job *job, ro_object *rec, const char *want, bool warm)
 {
-    char err[200], msg[200];
+    char msg[200];
     bool succeeded = false;
     for (uint64_t nth = 1; nth < 400 && !succeeded; nth++) {
-        void *inst = job->create(rt, NULL, 0, err, sizeof err);
-        assert_non_null(inst);
+        void *inst = summary_instance(rt);
         if (warm) {
             ro_object *first = job->process(inst, rt, rec, msg, sizeof msg);
             assert_non_null(first);
@@ -316,7 +321,7 @@ static void counts_go_by_text_among_few_keys_and_past_them(void **state)
 {
     ro_state *rt = RT(state);
     const bt_job *job = bt_job_summary();
-    char err[200], msg[200];
+    char msg[200];
     static const char *const few_types[] = {"view", "view", "buy"}, *const few_tags[] = {"a", "b", "a"};
     ro_object *few = record_by_hand(rt, few_types, few_tags, 3);
     ro_object *events = ro_dict_get_cstr(rt, few, "events");
@@ -364,8 +369,7 @@ static void counts_go_by_text_among_few_keys_and_past_them(void **state)
     }
     strcat(want_other, "}, \"amount_sum\": 18.0, \"amount_min\": 1.0, \"amount_max\": 1.0, \"amount_mean\": 1.0, "
                        "\"distinct_tags\": 17, \"top_tag\": \"u16\"}");
-    void *inst = job->create(rt, NULL, 0, err, sizeof err);
-    assert_non_null(inst);
+    void *inst = summary_instance(rt);
     ro_object *order[] = {few, many, many, few, other, many};
     for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
         ro_object *res = job->process(inst, rt, order[r], msg, sizeof msg);
