@@ -25,9 +25,6 @@ static const char *const key_text[K_COUNT] = {
     "amount_max", "amount_mean", "distinct_tags", "top_tag", "ts", "type", "amount", "tags",
 };
 
-#define TYPE_SLOT_BITS 4
-#define TYPE_SLOTS (1u << TYPE_SLOT_BITS)
-
 typedef struct summary {
     ro_object *keys[K_COUNT];   /* interned: new references, dropped in destroy */
     /* The counters' dicts for a record with more than FEW_KEYS types or tags
@@ -39,14 +36,8 @@ typedef struct summary {
     ro_dict_layout *out_layout;
     /* by_type's key sets, for the same: users mostly have one of a few sets
      * of types (with the data of bench/batch, 76% of by_types are made
-     * from a slot). A set's slot is picked by its length and last key, as
-     * the parser picks an object's (parse.c, object_of); a slot is taken
-     * over on its second miss in a row, so that two sets sharing one do
-     * not relearn each other at every user. */
-    struct type_slot {
-        ro_dict_layout *layout;     /* owned, or NULL */
-        uint32_t misses;
-    } type_slots[TYPE_SLOTS];
+     * from the cache). */
+    ro_layout_cache type_layouts;
 } summary;
 
 static void summary_destroy(void *inst, ro_state *rt)
@@ -59,8 +50,7 @@ static void summary_destroy(void *inst, ro_state *rt)
     ro_xdecref(rt, s->by_type);
     ro_xdecref(rt, s->tags);
     ro_dict_layout_free(rt, s->out_layout);
-    for (size_t i = 0; i < TYPE_SLOTS; i++)
-        ro_dict_layout_free(rt, s->type_slots[i].layout);
+    ro_layout_cache_clear(rt, &s->type_layouts);
     free(s);
 }
 
@@ -279,33 +269,6 @@ static inline ro_object *newref(ro_object *o)
     return o;
 }
 
-/* by_type from its n sorted (key, count) pairs (stolen): from its slot's
- * layout when the keys match it, else pairwise, then maybe learnt.
- * Returns: new, or NULL (the runtime's error set). */
-static ro_object *by_type_of(summary *s, ro_state *rt, ro_object *const *kv, size_t n)
-{
-    if (n == 0)
-        return ro_dict_from_pairs_steal(rt, kv, n);
-    uint64_t pick = ((uintptr_t)kv[2 * (n - 1)] + n) * 0x9e3779b97f4a7c15ull;
-    struct type_slot *slot = &s->type_slots[pick >> (64 - TYPE_SLOT_BITS)];
-    if (slot->layout != NULL && ro_dict_layout_matches(slot->layout, kv, n)) {
-        slot->misses = 0;
-        return ro_dict_from_layout_steal(rt, slot->layout, kv);
-    }
-    ro_object *d = ro_dict_from_pairs_steal(rt, kv, n);
-    if (d == NULL || (slot->layout != NULL && ++slot->misses < 2))
-        return d;
-    ro_dict_layout *l = ro_dict_layout_of(rt, d);
-    if (l == NULL) {
-        ro_err_clear(rt);               /* out of memory: made all the same, nothing learnt */
-        return d;
-    }
-    ro_dict_layout_free(rt, slot->layout);
-    slot->layout = l;
-    slot->misses = 0;
-    return d;
-}
-
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 #define RT_CHECK(expr) do { if ((expr) != 0) goto fail; } while (0)
 
@@ -406,7 +369,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     ro_object *sorted = NULL;
     if (counted) {
         sort_pairs(pairs, nt);
-        sorted = by_type_of(s, rt, pairs, nt);
+        sorted = ro_layout_cache_dict_steal(rt, &s->type_layouts, pairs, nt);
     } else {
         for (i = 0; i < 2 * nt; i++)
             ro_xdecref(rt, pairs[i]);

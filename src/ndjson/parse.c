@@ -39,23 +39,13 @@ typedef struct nj_key_shape {
 /* Object layouts: the objects at one depth mostly have one of a few key
  * sequences (an event with or without "amount", with or without "tags"). A
  * dict made from a sequence seen before is made from its ro_dict_layout:
- * its index copied, no key hashed or probed. An object's slot among the
- * depth's LAYOUT_SLOTS is picked by its length and last key (which tell
- * those four events apart; keys are interned, one object a text); the
- * slot's layout is used when length and every key match. A stream with more
- * sequences than that keeps apart would learn a layout for most objects and
- * use few, so learning is rationed: each layout learnt adds one to the
- * depth's debt and each object made from one takes one off; past
- * LAYOUT_DEBT_MAX only every LAYOUT_RETRY-th miss learns. */
-#define LAYOUT_SLOT_BITS 4
-#define LAYOUT_SLOTS (1u << LAYOUT_SLOT_BITS)
-#define LAYOUT_DEBT_MAX 16
-#define LAYOUT_RETRY 64
-
+ * its index copied, no key hashed or probed. Each depth has its own
+ * ro_layout_cache (ro.h): a slot picked by the object's length and last key
+ * (which tell those four events apart; keys are interned, one object a
+ * text), learning rationed for a stream of ever-new sequences. */
 struct nj_shapes {
     nj_key_shape at[SHAPE_DEPTHS][SHAPE_KEYS][SHAPE_WAYS];
-    ro_dict_layout *layout[SHAPE_DEPTHS][LAYOUT_SLOTS];   /* owned, or NULL */
-    uint32_t layout_debt[SHAPE_DEPTHS], layout_misses[SHAPE_DEPTHS];
+    ro_layout_cache layouts[SHAPE_DEPTHS];
 };
 
 typedef struct nj_parser {
@@ -725,34 +715,14 @@ static void shape_learn(ro_state *rt, nj_key_shape *way, ro_object *k, const uin
 
 /* The dict of the npairs keys and values at kv (stolen, as by
  * ro_dict_from_pairs_steal; npairs > 0), an object at depth (1 = the
- * record): from the layout of its slot when that matches, else pairwise, and
- * then maybe learnt. Returns: new, or NULL (memory; the runtime's error set). */
+ * record): through the depth's layout cache when there is one. Returns: new,
+ * or NULL (memory; the runtime's error set). */
 static ro_object *object_of(nj_parser *ps, ro_object *const *kv, size_t npairs, uint32_t depth)
 {
     nj_shapes *sh = ps->shapes;
     if (sh == NULL || depth > SHAPE_DEPTHS)
         return ro_dict_from_pairs_steal(ps->rt, kv, npairs);
-    uint64_t pick = ((uintptr_t)kv[2 * (npairs - 1)] + npairs) * 0x9e3779b97f4a7c15ull;
-    ro_dict_layout **slot = &sh->layout[depth - 1][pick >> (64 - LAYOUT_SLOT_BITS)];
-    uint32_t *debt = &sh->layout_debt[depth - 1];
-    if (*slot != NULL && ro_dict_layout_matches(*slot, kv, npairs)) {
-        *debt -= *debt != 0;
-        return ro_dict_from_layout_steal(ps->rt, *slot, kv);
-    }
-    ro_object *d = ro_dict_from_pairs_steal(ps->rt, kv, npairs);
-    if (d == NULL || ro_dict_len(d) != npairs)   /* (a duplicate key: no layout) */
-        return d;
-    if (*debt >= LAYOUT_DEBT_MAX && ++sh->layout_misses[depth - 1] % LAYOUT_RETRY != 0)
-        return d;
-    ro_dict_layout *l = ro_dict_layout_of(ps->rt, d);
-    if (l == NULL) {
-        ro_err_clear(ps->rt);   /* out of memory: the dict is made all the same, no layout kept */
-        return d;
-    }
-    ro_dict_layout_free(ps->rt, *slot);
-    *slot = l;
-    *debt += *debt < LAYOUT_DEBT_MAX;
-    return d;
+    return ro_layout_cache_dict_steal(ps->rt, &sh->layouts[depth - 1], kv, npairs);
 }
 
 static ro_object *parse_object(nj_parser *ps)
@@ -899,8 +869,7 @@ void nj_shapes_free(ro_state *rt, nj_shapes *sh)
             for (size_t j = 0; j < SHAPE_WAYS; j++)
                 ro_xdecref(rt, sh->at[d][i][j].key);
     for (size_t d = 0; d < SHAPE_DEPTHS; d++)
-        for (size_t j = 0; j < LAYOUT_SLOTS; j++)
-            ro_dict_layout_free(rt, sh->layout[d][j]);
+        ro_layout_cache_clear(rt, &sh->layouts[d]);
     free(sh);
 }
 

@@ -559,6 +559,67 @@ bool ro_dict_layout_matches(const ro_dict_layout *l, ro_object *const *kv, size_
  * Returns: new, or NULL (memory). Steals: kv (every key and value reference,
  * also on failure). */
 ro_object *ro_dict_from_layout_steal(ro_state *rt, const ro_dict_layout *l, ro_object *const *kv);
+
+/* A layout cache: for a caller that makes dict after dict whose key sequences
+ * mostly repeat (a parser's objects at one depth, a job's per-record counts),
+ * RO_LAYOUT_CACHE_SLOTS layouts, each picked by its length and its last key.
+ * A dict whose keys match its slot's layout is made from it; any other is
+ * made pairwise, and then its layout may be learnt into the slot:
+ * - an empty slot learns at once; a slot holding a layout takes the new one
+ *   over on its second miss in a row only, so that two key sequences sharing
+ *   a slot do not relearn each other at every dict;
+ * - learning is rationed: each layout learnt adds one to the cache's debt
+ *   and each dict made from a layout takes one off; past
+ *   RO_LAYOUT_CACHE_DEBT_MAX only every RO_LAYOUT_CACHE_RETRY-th chance to
+ *   learn is taken, so that a stream of ever-new key sequences costs little
+ *   more than making its dicts pairwise.
+ * Zero-initialise it (every slot empty); empty it with ro_layout_cache_clear
+ * while the runtime lives. The counters are for tests and statistics. */
+#define RO_LAYOUT_CACHE_BITS 4
+#define RO_LAYOUT_CACHE_SLOTS (1u << RO_LAYOUT_CACHE_BITS)
+#define RO_LAYOUT_CACHE_DEBT_MAX 16
+#define RO_LAYOUT_CACHE_RETRY 64
+typedef struct ro_layout_cache {
+    struct ro_layout_slot {
+        ro_dict_layout *layout;     /* owned, or NULL */
+        uint32_t misses;            /* misses in a row since it last matched or learnt */
+    } slot[RO_LAYOUT_CACHE_SLOTS];
+    uint32_t debt, passed;          /* see above; chances to learn passed while in debt */
+    uint64_t learnt;                /* layouts learnt, all told */
+} ro_layout_cache;
+/* The slot (0 .. RO_LAYOUT_CACHE_SLOTS - 1) a dict of the npairs keys kv[0],
+ * kv[2], ... would use (npairs > 0). */
+static inline unsigned ro_layout_cache_slot(ro_object *const *kv, size_t npairs)
+{
+    uint64_t pick = ((uintptr_t)kv[2 * (npairs - 1)] + npairs) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(pick >> (64 - RO_LAYOUT_CACHE_BITS));
+}
+/* ro_layout_cache_dict_steal when c's slot does not match: pairwise, then
+ * maybe learnt. Returns: new, or NULL (memory; an unhashable key).
+ * Steals: kv (every key and value reference, also on failure). */
+ro_object *ro_layout_cache_miss_steal(ro_state *rt, ro_layout_cache *c, ro_object *const *kv, size_t npairs);
+/* The dict ro_dict_from_pairs_steal(rt, kv, npairs) makes, through c as
+ * above (inline: a parser makes one per object). A layout that cannot be
+ * learnt for want of memory is not learnt: the dict is returned all the
+ * same, no error left set. Returns: new, or NULL (memory; an unhashable
+ * key). Steals: kv (every key and value reference, also on failure). */
+static inline ro_object *ro_layout_cache_dict_steal(ro_state *rt, ro_layout_cache *c, ro_object *const *kv,
+                                                    size_t npairs)
+{
+    if (npairs != 0) {
+        struct ro_layout_slot *s = &c->slot[ro_layout_cache_slot(kv, npairs)];
+        if (s->layout != NULL && ro_dict_layout_matches(s->layout, kv, npairs)) {
+            s->misses = 0;
+            if (c->debt != 0)           /* (mostly 0: a branch taken seldom) */
+                c->debt--;
+            return ro_dict_from_layout_steal(rt, s->layout, kv);
+        }
+    }
+    return ro_layout_cache_miss_steal(rt, c, kv, npairs);
+}
+/* Free every layout c holds; c is empty and usable again (its counters
+ * go on counting). */
+void ro_layout_cache_clear(ro_state *rt, ro_layout_cache *c);
 /* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);
 /* d[key] = value. Returns 0 or -1. Steals: value (also on failure). */
