@@ -105,6 +105,18 @@ static __attribute__((noinline)) int stack_grow(nj_parser *ps)
     return 0;
 }
 
+/* Room for n more on the stack. Returns 0 or -1 (memory). */
+static __attribute__((noinline)) int stack_room(nj_parser *ps, size_t n)
+{
+    while (ps->stack_cap - ps->sp < n)
+        if (stack_grow(ps) != 0)
+            return -1;
+    return 0;
+}
+
+/* Members of an object whose stack room is made before the first. */
+#define OBJECT_ROOM 8
+
 /* Push a new reference; on failure it is dropped. Returns 0 or -1. */
 static inline int stack_push(nj_parser *ps, ro_object *o)
 {
@@ -745,10 +757,13 @@ static ro_object *parse_object(nj_parser *ps)
         way = ps->shapes->at[ps->depth - 1][0];
         last_way = ps->shapes->at[ps->depth - 1][SHAPE_KEYS - 1];
     }
+    /* Room for the keys and values of the first OBJECT_ROOM members, made
+     * once (what a value's own containers push they take off again, and the
+     * stack only grows), then for each member past them. */
+    if (__builtin_expect(ps->stack_cap - ps->sp < 2 * OBJECT_ROOM, 0) && stack_room(ps, 2 * OBJECT_ROOM) != 0)
+        goto fail;
     for (uint32_t ordinal = 0;; ordinal++) {
-        /* Room for the key and its value, made once for both (what the
-         * value's own containers push they take off again). */
-        if (__builtin_expect(ps->stack_cap - ps->sp < 2, 0) && stack_grow(ps) != 0)
+        if (__builtin_expect(ordinal >= OBJECT_ROOM, 0) && ps->stack_cap - ps->sp < 2 && stack_grow(ps) != 0)
             goto fail;
         /* The key's quote (ordinal 0), or where the previous value ended. */
         const uint8_t *from = ps->p;

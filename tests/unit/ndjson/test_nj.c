@@ -358,6 +358,42 @@ static void wide_records_grow_the_value_stack(void **state)
     }
 }
 
+/* Objects nested up to the depth limit, each with 0 to 10 members before the
+ * nested one (an object makes room on the value stack for its first 8
+ * members at once, then for each further one): the stack grows while the
+ * objects above still hold their members on it, and every member is where
+ * the text put it, under ASan too. */
+static void nested_objects_grow_the_value_stack_at_every_depth(void **state)
+{
+    ro_state *rt = RT(state);
+    static const int depths[] = {1, 2, 8, 9, 17, 30, 63};    /* 63 objects and the array: the limit, 64 */
+    for (size_t t = 0; t < sizeof depths / sizeof depths[0]; t++) {
+        int depth = depths[t];
+        nj_buf in = {0}, want = {0};
+        for (int d = 0; d < depth; d++) {
+            gen_put(rt, &in, "{");
+            gen_put(rt, &want, "{");
+            int width = (d * 5 + depth) % 11;
+            for (int i = 0; i < width; i++) {
+                char kv[48];
+                snprintf(kv, sizeof kv, "\"m%d\":%d,", i, d * 100 + i);
+                gen_put(rt, &in, kv);
+                snprintf(kv, sizeof kv, "\"m%d\": %d, ", i, d * 100 + i);
+                gen_put(rt, &want, kv);
+            }
+            gen_put(rt, &in, d + 1 < depth ? "\"next\":" : "\"last\":[1,2,3]");
+            gen_put(rt, &want, d + 1 < depth ? "\"next\": " : "\"last\": [1, 2, 3]");
+        }
+        for (int d = 0; d < depth; d++) {
+            gen_put(rt, &in, "}");
+            gen_put(rt, &want, "}");
+        }
+        check_round(rt, in.data, want.data);
+        ro_sbuf_free(&in);
+        ro_sbuf_free(&want);
+    }
+}
+
 /* Every dict in v finds each of its keys, by the key object and by an equal
  * one that is not it (a dict made from a layout has the layout's index and
  * hashes: a wrong one loses keys), to the value its entry holds. */
@@ -815,6 +851,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(shapes_kept_across_records_never_change_what_parses, test_rt_setup,
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(wide_records_grow_the_value_stack, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(nested_objects_grow_the_value_stack_at_every_depth, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(invalid_records_name_the_column, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(string_scan_stops_at_every_position, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(digit_scan_stops_at_every_byte, test_rt_setup, test_rt_teardown),
