@@ -173,13 +173,19 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
  * by text; no hashing, no table. Past FEW_KEYS distinct keys every count
  * moves to the dict (the instance's, borrowed, empty until then) and the
  * rest are counted there with ro_dict_count, so a record with thousands of
- * tags costs no more than a dict would. Keys borrowed from the record. */
+ * tags costs no more than a dict would. Keys borrowed from the record.
+ * A new key is compared by text only when it or a key already counted is
+ * not marked RO_STR_CACHED: two marked strs that are not the same object
+ * have different texts (the parser's shared strs are marked, nearly all of
+ * a record's). Every str of the record is made before the counting starts
+ * and the counting makes none, so no mark changes meanwhile. */
 typedef struct counter {
     size_t n;                       /* keys in key[] (none once spilled) */
     ro_object *key[FEW_KEYS];
     int64_t count[FEW_KEYS];
     ro_object *dict;
     bool spilled;
+    bool all_cached;                /* every key in key[] is marked RO_STR_CACHED */
 } counter;
 
 /* count past the arrays: into the dict, moving the arrays' counts there
@@ -201,12 +207,15 @@ static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_
 static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key)
 {
     if (!c->spilled) {
-        for (size_t i = 0; i < c->n; i++)
-            if (same_text(c->key[i], key)) {
-                c->count[i]++;
-                return 0;
-            }
+        bool cached = (((const ro_str *)key)->s_state & RO_STR_CACHED) != 0;
+        if (!cached || !c->all_cached)
+            for (size_t i = 0; i < c->n; i++)
+                if (same_text(c->key[i], key)) {
+                    c->count[i]++;
+                    return 0;
+                }
         if (c->n < FEW_KEYS) {
+            c->all_cached = c->all_cached && cached;
             c->key[c->n] = key;
             c->count[c->n++] = 1;
             return 0;
@@ -280,6 +289,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
     acc a;
     a.by_type.n = a.tags.n = 0;
     a.by_type.spilled = a.tags.spilled = false;
+    a.by_type.all_cached = a.tags.all_cached = true;
     a.by_type.dict = s->by_type;
     a.tags.dict = s->tags;
     a.out = NULL;

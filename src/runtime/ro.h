@@ -342,6 +342,11 @@ size_t ro_format_i64(int64_t v, char *out);
  * copies the text as it is. Set by whoever has seen the bytes (the NDJSON
  * parser, the serializer after one look); never cleared (str is immutable). */
 #define RO_STR_NOESC    8u
+/* Held by the shared-string cache (ro_str_shared_utf8): set when the cache
+ * takes the str, cleared when it lets it go. The cache holds one str per
+ * text, so two different strs both marked have different texts, whatever
+ * their bytes: as with RO_STR_INTERNED, identity decides between them. */
+#define RO_STR_CACHED  16u
 
 typedef struct ro_str {
     ro_varobject ob_base;   /* ob_size = length in bytes */

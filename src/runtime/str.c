@@ -182,11 +182,14 @@ static __attribute__((noinline)) ro_object *strcache_fill(ro_state *rt, ro_strca
         return NULL;
     ro_incref(o);
     ro_str *old = slot->s;
+    ((ro_str *)o)->s_state |= RO_STR_CACHED;
     slot->s = (ro_str *)o;
     slot->word = word;
     slot->nbytes = nbytes;
-    if (old != NULL)
+    if (old != NULL) {
+        old->s_state &= ~RO_STR_CACHED;
         ro_decref(rt, RO_OBJ(old));
+    }
     return o;
 }
 
@@ -224,6 +227,7 @@ size_t ro_strcache_clear(ro_state *rt)
         ro_str *c = rt->str_cache[i].s;
         if (c != NULL) {
             rt->str_cache[i].s = NULL;
+            c->s_state &= ~RO_STR_CACHED;
             ro_decref(rt, RO_OBJ(c));
             n++;
         }
@@ -300,8 +304,8 @@ static int str_eq(ro_state *rt, ro_object *a, ro_object *b)
 {
     (void)rt;
     ro_str *x = (ro_str *)a, *y = (ro_str *)b;
-    if ((x->s_state & y->s_state & RO_STR_INTERNED) != 0)
-        return 0;                       /* distinct interned strings differ */
+    if ((x->s_state & y->s_state & (RO_STR_INTERNED | RO_STR_CACHED)) != 0)
+        return 0;                       /* distinct interned (or cached) strings differ */
     if (RO_SIZE(a) != RO_SIZE(b))
         return 0;
     if ((x->s_state & y->s_state & RO_STR_HASHED) && x->s_hash != y->s_hash)

@@ -386,6 +386,57 @@ static void counts_go_by_text_among_few_keys_and_past_them(void **state)
     ro_decref(rt, other);
 }
 
+/* {"ts": ts, "type": type, "tags": [tag]} of the given strs (new
+ * references taken), keys made as plain strings. */
+static ro_object *event_of_strs(ro_state *rt, int64_t ts, ro_object *type, ro_object *tag)
+{
+    ro_object *e = ro_dict_new(rt), *tags = ro_list_new(rt, 0);
+    ro_incref(type);
+    ro_incref(tag);
+    assert_int_equal(ro_list_append_steal(rt, tags, tag), 0);
+    assert_int_equal(ro_dict_set_cstr_steal(rt, e, "ts", ro_int_from_i64(rt, ts)), 0);
+    assert_int_equal(ro_dict_set_cstr_steal(rt, e, "type", type), 0);
+    assert_int_equal(ro_dict_set_cstr_steal(rt, e, "tags", tags), 0);
+    return e;
+}
+
+/* A text met as a str the shared-string cache holds (RO_STR_CACHED) and as
+ * one it let go, in either order and among other marked keys, is one key:
+ * the counters skip comparing texts only when both strs are marked. */
+static void a_text_held_and_let_go_by_the_cache_is_one_key(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *gone = ro_str_shared_utf8(rt, "click", 5);
+    ro_freelists_clear(rt);                            /* the cache lets it go */
+    ro_object *held = ro_str_shared_utf8(rt, "click", 5), *other = ro_str_shared_utf8(rt, "view", 4);
+    assert_ptr_not_equal(gone, held);
+    assert_false(((ro_str *)gone)->s_state & RO_STR_CACHED);
+    assert_true(((ro_str *)held)->s_state & RO_STR_CACHED);
+    assert_true(((ro_str *)other)->s_state & RO_STR_CACHED);
+    ro_object *orders[][4] = {
+        {held, other, gone, held}, {gone, other, held, gone}, {other, held, held, gone}, {other, gone, held, held},
+    };
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+        ro_object *events = ro_list_new(rt, 0);
+        for (int i = 0; i < 4; i++)    /* the same strs as types and as tags, the tags in reverse */
+            assert_int_equal(ro_list_append_steal(rt, events, event_of_strs(rt, i + 1, orders[o][i], orders[o][3 - i])),
+                             0);
+        ro_object *rec = record_of(rt, "m", events);
+        char msg[200];
+        char *text = summarize(rt, rec, msg, sizeof msg);
+        assert_non_null(text);
+        assert_string_equal(text, "{\"user_id\": \"m\", \"events\": 4, \"first_ts\": 1, \"last_ts\": 4, "
+                                  "\"by_type\": {\"click\": 3, \"view\": 1}, \"amount_sum\": 0.0, "
+                                  "\"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+                                  "\"distinct_tags\": 2, \"top_tag\": \"click\"}");
+        free(text);
+        ro_decref(rt, rec);
+    }
+    ro_decref(rt, gone);
+    ro_decref(rt, held);
+    ro_decref(rt, other);
+}
+
 /* Every allocation the job makes, failed in turn: the record is then no
  * result and a runtime error (out of memory), never a bad record, and
  * nothing it made is left behind (the teardown checks every byte); with no
@@ -432,6 +483,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(counters_start_empty_for_every_record, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(by_type_lookups_hold_for_every_key_set, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(counts_go_by_text_among_few_keys_and_past_them, test_rt_setup,
+                                        test_rt_teardown),
+        cmocka_unit_test_setup_teardown(a_text_held_and_let_go_by_the_cache_is_one_key, test_rt_setup,
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };

@@ -240,6 +240,67 @@ static void shared_strings_are_one_object_and_bounded(void **state)
     assert_int_equal(test_bytes_in_use(rt), base);
 }
 
+static bool marked(const ro_object *o)
+{
+    return (((const ro_str *)o)->s_state & RO_STR_CACHED) != 0;
+}
+
+/* RO_STR_CACHED is on exactly the strs the shared-string cache holds: a str
+ * the cache lets go (another text took its slot, or the cache was emptied)
+ * loses it, and the next str of its text is a new, marked object. So among
+ * strs held at any moment, marked ones of one text are one object, while a
+ * marked and an unmarked str of one text still compare equal. */
+static void the_cache_marks_what_it_holds(void **state)
+{
+    ro_state *rt = RT(state);
+    enum { N = 3000 };
+    ro_object *held[N];
+    char buf[40];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(buf, sizeof buf, i % 3 ? "t%d" : "a longer text, number %d", i % 700);
+        held[i] = ro_str_shared_utf8(rt, buf, (size_t)n);
+        assert_non_null(held[i]);
+        assert_true(marked(held[i]));       /* what the cache returns it holds */
+    }
+    /* Each held str is marked exactly when it is what the cache returns for
+     * its text now (a lookup that finds it takes no slot from another). */
+    size_t unmarked = 0;
+    for (int i = 0; i < N; i++) {
+        bool was = marked(held[i]);
+        ro_object *now = ro_str_shared_utf8(rt, ro_str_utf8(held[i]), ro_str_nbytes(held[i]));
+        if (was) {
+            assert_ptr_equal(now, held[i]);
+        } else {
+            unmarked++;
+            assert_ptr_not_equal(now, held[i]);
+            assert_int_equal(ro_equal(rt, now, held[i]), 1);   /* equal text, one of them marked */
+        }
+        ro_decref(rt, now);
+    }
+    assert_true(unmarked > 0);              /* 700 texts in 256 slots: some were let go */
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            if (held[i] != held[j] && marked(held[i]) && marked(held[j]))
+                assert_int_equal(ro_equal(rt, held[i], held[j]), 0);
+    /* Emptied (ro_freelists_clear empties the cache too): nothing held is
+     * marked; the next str of a text is new */
+    ro_freelists_clear(rt);
+    for (int i = 0; i < N; i++)
+        assert_false(marked(held[i]));
+    ro_object *again = ro_str_shared_utf8(rt, ro_str_utf8(held[1]), ro_str_nbytes(held[1]));
+    assert_true(marked(again));
+    assert_ptr_not_equal(again, held[1]);
+    assert_int_equal(ro_equal(rt, again, held[1]), 1);
+    assert_int_equal(ro_equal(rt, held[1], again), 1);
+    ro_decref(rt, again);
+    for (int i = 0; i < N; i++)
+        ro_decref(rt, held[i]);
+    /* Made any other way: not marked */
+    ro_object *plain = ro_str_from_cstr(rt, "t1");
+    assert_false(marked(plain));
+    ro_decref(rt, plain);
+}
+
 /* ro_text_eq against memcmp: every length up to 40 (each load width and the
  * memcmp path), equal texts and a difference at every position. */
 static void text_eq_agrees_with_memcmp(void **state)
@@ -275,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(compare_is_byte_order, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(bytes_hold_any_bytes, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(shared_strings_are_one_object_and_bounded, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(the_cache_marks_what_it_holds, test_rt_setup, test_rt_teardown),
         cmocka_unit_test(text_eq_agrees_with_memcmp),
     };
     return cmocka_run_group_tests_name("runtime/str", tests, NULL, NULL);
