@@ -579,7 +579,7 @@ ro_object *ro_dict_from_layout_steal(ro_state *rt, const ro_dict_layout *l, ro_o
  *   learn is taken, so that a stream of ever-new key sequences costs little
  *   more than making its dicts pairwise.
  * Zero-initialise it (every slot empty); empty it with ro_layout_cache_clear
- * while the runtime lives. The counters are for tests and statistics. */
+ * while the runtime lives. learnt is for tests and statistics. */
 #define RO_LAYOUT_CACHE_BITS 4
 #define RO_LAYOUT_CACHE_SLOTS (1u << RO_LAYOUT_CACHE_BITS)
 #define RO_LAYOUT_CACHE_DEBT_MAX 16
@@ -622,8 +622,8 @@ static inline ro_object *ro_layout_cache_dict_steal(ro_state *rt, ro_layout_cach
     }
     return ro_layout_cache_miss_steal(rt, c, kv, npairs);
 }
-/* Free every layout c holds; c is empty and usable again (its counters
- * go on counting). */
+/* Free every layout c holds; c is empty and usable again (learnt goes on
+ * counting). */
 void ro_layout_cache_clear(ro_state *rt, ro_layout_cache *c);
 /* d[key] = value (both increfed; key must be hashable). Returns 0 or -1. */
 int ro_dict_set(ro_state *rt, ro_object *d, ro_object *key, ro_object *value);

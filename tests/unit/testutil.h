@@ -28,6 +28,9 @@ typedef struct test_ctx {
 int test_rt_setup(void **state);
 int test_rt_teardown(void **state);
 
+/* A cmocka test run on its own fresh runtime (the fixtures above). */
+#define RT_TEST(fn) cmocka_unit_test_setup_teardown(fn, test_rt_setup, test_rt_teardown)
+
 #define CTX(state) ((test_ctx *)*(state))
 #define RT(state) (CTX(state)->rt)
 

@@ -212,13 +212,10 @@ static void duplicates_and_memory_failures_learn_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(repeated_keys_are_learnt_once_and_then_made_from_the_layout, test_rt_setup,
-                                        test_rt_teardown),
-        cmocka_unit_test_setup_teardown(a_slot_is_taken_over_on_its_second_miss_in_a_row, test_rt_setup,
-                                        test_rt_teardown),
-        cmocka_unit_test_setup_teardown(learning_is_rationed_when_nothing_repeats, test_rt_setup, test_rt_teardown),
-        cmocka_unit_test_setup_teardown(duplicates_and_memory_failures_learn_nothing, test_rt_setup,
-                                        test_rt_teardown),
+        RT_TEST(repeated_keys_are_learnt_once_and_then_made_from_the_layout),
+        RT_TEST(a_slot_is_taken_over_on_its_second_miss_in_a_row),
+        RT_TEST(learning_is_rationed_when_nothing_repeats),
+        RT_TEST(duplicates_and_memory_failures_learn_nothing),
     };
     return cmocka_run_group_tests_name("runtime/layoutcache", tests, NULL, NULL);
 }
