@@ -316,7 +316,9 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         BAD(events == NULL ? "events is missing" : "events must be an array (got %s)",
             events ? kind_name(events) : "");
     size_t n = ro_list_len(events), namounts = 0;
-    int64_t first = 0, last = 0;
+    /* first and last start at the far ends of the int64 range, so the first
+     * ts replaces them (or equals them); no test of "is this the first". */
+    int64_t first = INT64_MAX, last = INT64_MIN;
     double sum = 0.0, amin = 0.0, amax = 0.0;
     ro_object *const *evs = ((ro_list *)events)->l_items;
     for (size_t i = 0; i < n; i++) {
@@ -357,8 +359,8 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
             }
         }
         int64_t t = ro_int_value(ts);
-        first = i == 0 || t < first ? t : first;
-        last = i == 0 || t > last ? t : last;
+        first = t < first ? t : first;
+        last = t > last ? t : last;
         RT_CHECK(count(rt, &a.by_type, type));
     }
 

@@ -400,6 +400,37 @@ static ro_object *event_of_strs(ro_state *rt, int64_t ts, ro_object *type, ro_ob
     return e;
 }
 
+/* first_ts and last_ts at the ends of the int64 range, alone and together:
+ * the minimum and maximum start past every ts, and these are the ts that
+ * would tell a start one short of the end from the end itself. */
+static void timestamps_at_the_ends_of_the_range(void **state)
+{
+    ro_state *rt = RT(state);
+    static const struct {
+        const char *events, *want;
+    } cases[] = {
+        {"{\"ts\": 9223372036854775807, \"type\": \"a\"}",
+         "\"first_ts\": 9223372036854775807, \"last_ts\": 9223372036854775807,"},
+        {"{\"ts\": -9223372036854775808, \"type\": \"a\"}",
+         "\"first_ts\": -9223372036854775808, \"last_ts\": -9223372036854775808,"},
+        {"{\"ts\": 9223372036854775807, \"type\": \"a\"}, {\"ts\": -9223372036854775808, \"type\": \"a\"}",
+         "\"first_ts\": -9223372036854775808, \"last_ts\": 9223372036854775807,"},
+        {"{\"ts\": 5, \"type\": \"a\"}, {\"ts\": 5, \"type\": \"b\"}", "\"first_ts\": 5, \"last_ts\": 5,"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[300], msg[200];
+        snprintf(text, sizeof text, "{\"user_id\": \"e\", \"events\": [%s]}", cases[i].events);
+        ro_object *rec = nj_parse(rt, text, strlen(text), NULL, NULL);
+        assert_non_null(rec);
+        char *out = summarize(rt, rec, msg, sizeof msg);
+        assert_non_null(out);
+        if (strstr(out, cases[i].want) == NULL)
+            fail_msg("%s: got %s, want %s", text, out, cases[i].want);
+        free(out);
+        ro_decref(rt, rec);
+    }
+}
+
 /* A text met as a str the shared-string cache holds (RO_STR_CACHED) and as
  * one it let go, in either order and among other marked keys, is one key:
  * the counters skip comparing texts only when both strs are marked. */
@@ -486,6 +517,7 @@ int main(void)
                                         test_rt_teardown),
         cmocka_unit_test_setup_teardown(a_text_held_and_let_go_by_the_cache_is_one_key, test_rt_setup,
                                         test_rt_teardown),
+        RT_TEST(timestamps_at_the_ends_of_the_range),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("batch/summary", tests, NULL, NULL);
