@@ -181,7 +181,7 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
  * and the counting makes none, so no mark changes meanwhile. */
 typedef struct counter {
     size_t n;                       /* keys in key[] (none once spilled) */
-    ro_object *key[FEW_KEYS];
+    ro_object *key[FEW_KEYS + 1];   /* and one past the n kept: count's sentinel */
     int64_t count[FEW_KEYS];
     ro_object *dict;
     bool spilled;
@@ -227,11 +227,14 @@ static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_obj
 /* Add one to key's (a str, borrowed) count. Returns 0 or -1. */
 static inline int count(ro_state *rt, counter *c, ro_object *key)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->key[i] == key) {
-            c->count[i]++;
-            return 0;
-        }
+    size_t n = c->n, i = 0;
+    c->key[n] = key;                /* the search stops there at the latest: no bound test */
+    while (c->key[i] != key)
+        i++;
+    if (i < n) {
+        c->count[i]++;
+        return 0;
+    }
     return count_slow(rt, c, key);
 }
 
@@ -285,7 +288,8 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 {
     summary *s = inst;
     ro_object **K = s->keys;
-    /* (not zeroed whole: a counter's arrays are read only below its n) */
+    /* (not zeroed whole: a counter's arrays are read only up to its n, where
+     * count writes its sentinel first) */
     acc a;
     a.by_type.n = a.tags.n = 0;
     a.by_type.spilled = a.tags.spilled = false;
