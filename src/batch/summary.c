@@ -174,19 +174,34 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
  * moves to the dict (the instance's, borrowed, empty until then) and the
  * rest are counted there with ro_dict_count, so a record with thousands of
  * tags costs no more than a dict would. Keys borrowed from the record.
- * A new key is compared by text only when it or a key already counted is
- * not marked RO_STR_CACHED: two marked strs that are not the same object
- * have different texts (the parser's shared strs are marked, nearly all of
- * a record's). Every str of the record is made before the counting starts
- * and the counting makes none, so no mark changes meanwhile. */
+ *
+ * A key is found by identity with no search: each key put in key[] is left
+ * its index there as its ro_str_hint, each counter its own hint byte
+ * (`lane`: a type may be a tag too, the same str in both counters).
+ * A search would end at a different place for each key, a branch the
+ * processor mostly mispredicts; the hint's test is taken for every key but
+ * a record's first of each. While one record is counted nothing else sets a
+ * hint (the counting calls only ro_dict_count, past the arrays), so a key
+ * whose hint does not point at itself in key[] is in key[] by no index: a
+ * hint left by an earlier record, or by anyone else, only costs that test.
+ * A key not found so is compared by text only when it or a key already
+ * counted is not marked RO_STR_CACHED: two marked strs that are not the
+ * same object have different texts (the parser's shared strs are marked,
+ * nearly all of a record's). Every str of the record is made before the
+ * counting starts and the counting makes none, so no mark changes
+ * meanwhile. */
 typedef struct counter {
     size_t n;                       /* keys in key[] (none once spilled) */
-    ro_object *key[FEW_KEYS + 1];   /* and one past the n kept: count's sentinel */
+    ro_object *key[FEW_KEYS];
     int64_t count[FEW_KEYS];
     ro_object *dict;
     bool spilled;
     bool all_cached;                /* every key in key[] is marked RO_STR_CACHED */
 } counter;
+
+enum { LANE_BY_TYPE = 0, LANE_TAGS = 1 };
+_Static_assert(LANE_TAGS < RO_STR_HINTS, "each counter has a hint byte of its own");
+_Static_assert(FEW_KEYS <= 255, "a key's index in key[] fits in a hint byte");
 
 /* count past the arrays: into the dict, moving the arrays' counts there
  * first. Returns 0 or -1 (the runtime's error set). */
@@ -202,40 +217,41 @@ static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_
     return ro_dict_count(rt, c->dict, key, 1);
 }
 
-/* The slow half of count: a key met before as another object, or a new
- * key (calls nothing else, so it saves no registers). Returns 0 or -1. */
-static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key)
+/* The slow half of count: a key not in key[] as this object - one met
+ * before as another object, or a new key. Returns 0 or -1. */
+static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key, unsigned lane)
 {
     if (!c->spilled) {
+        size_t n = c->n;
         bool cached = (((const ro_str *)key)->s_state & RO_STR_CACHED) != 0;
         if (!cached || !c->all_cached)
-            for (size_t i = 0; i < c->n; i++)
+            for (size_t i = 0; i < n; i++)
                 if (same_text(c->key[i], key)) {
                     c->count[i]++;
                     return 0;
                 }
-        if (c->n < FEW_KEYS) {
+        if (n < FEW_KEYS) {
             c->all_cached = c->all_cached && cached;
-            c->key[c->n] = key;
-            c->count[c->n++] = 1;
+            c->key[n] = key;
+            c->count[n] = 1;
+            c->n = n + 1;
+            ro_str_set_hint(key, lane, (unsigned)n);
             return 0;
         }
     }
     return count_spilled(rt, c, key);
 }
 
-/* Add one to key's (a str, borrowed) count. Returns 0 or -1. */
-static inline int count(ro_state *rt, counter *c, ro_object *key)
+/* Add one to key's (a str, borrowed) count; lane: c's hint byte, a
+ * constant (< RO_STR_HINTS) for each counter. Returns 0 or -1. */
+static inline int count(ro_state *rt, counter *c, ro_object *key, unsigned lane)
 {
-    size_t n = c->n, i = 0;
-    c->key[n] = key;                /* the search stops there at the latest: no bound test */
-    while (c->key[i] != key)
-        i++;
-    if (i < n) {
-        c->count[i]++;
+    size_t h = ro_str_hint(key, lane);
+    if (h < c->n && c->key[h] == key) {
+        c->count[h]++;
         return 0;
     }
-    return count_slow(rt, c, key);
+    return count_slow(rt, c, key, lane);
 }
 
 static size_t counter_len(const counter *c)
@@ -288,8 +304,7 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
 {
     summary *s = inst;
     ro_object **K = s->keys;
-    /* (not zeroed whole: a counter's arrays are read only up to its n, where
-     * count writes its sentinel first) */
+    /* (not zeroed whole: a counter's arrays are read only up to its n) */
     acc a;
     a.by_type.n = a.tags.n = 0;
     a.by_type.spilled = a.tags.spilled = false;
@@ -359,13 +374,13 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
                 ro_object *t = items[j];
                 if (!ro_is_kind(t, RO_K_STR))
                     BAD("events[%zu].tags[%zu] must be a string (got %s)", i, j, kind_name(t));
-                RT_CHECK(count(rt, &a.tags, t));
+                RT_CHECK(count(rt, &a.tags, t, LANE_TAGS));
             }
         }
         int64_t t = ro_int_value(ts);
         first = t < first ? t : first;
         last = t > last ? t : last;
-        RT_CHECK(count(rt, &a.by_type, type));
+        RT_CHECK(count(rt, &a.by_type, type, LANE_BY_TYPE));
     }
 
     /* by_type with keys in byte order */

@@ -348,11 +348,14 @@ size_t ro_format_i64(int64_t v, char *out);
  * their bytes: as with RO_STR_INTERNED, identity decides between them. */
 #define RO_STR_CACHED  16u
 
+#define RO_STR_HINTS 2u   /* hint bytes of a str (ro_str_hint) */
+
 typedef struct ro_str {
     ro_varobject ob_base;   /* ob_size = length in bytes */
     size_t s_len;           /* length in code points */
     uint64_t s_hash;
-    uint32_t s_state;       /* RO_STR_* bits */
+    uint16_t s_state;       /* RO_STR_* bits */
+    uint8_t s_hint[RO_STR_HINTS];   /* see ro_str_hint */
     char s_data[];          /* ob_size bytes of valid UTF-8, then a NUL */
 } ro_str;
 
@@ -384,6 +387,15 @@ ro_object *ro_str_from_format(ro_state *rt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static inline const char *ro_str_utf8(const ro_object *o) { return ((const ro_str *)o)->s_data; }
 static inline size_t ro_str_nbytes(const ro_object *o) { return RO_SIZE(o); }
+/* A str's hints: RO_STR_HINTS bytes any code may leave in a str and read
+ * back later, such as where it last filed that str in a table of its own
+ * (the summary job's counters do, one byte each). They are no part of the
+ * value (a str stays immutable; equality, hashing and text ignore them), 0
+ * in a new str, and may have been changed since by anyone else: a reader
+ * takes one as a guess and checks what it points to before trusting it.
+ * i < RO_STR_HINTS. */
+static inline unsigned ro_str_hint(const ro_object *o, unsigned i) { return ((const ro_str *)o)->s_hint[i]; }
+static inline void ro_str_set_hint(ro_object *o, unsigned i, unsigned h) { ((ro_str *)o)->s_hint[i] = (uint8_t)h; }
 
 /* The 8 bytes at p as a word whose lowest byte is p[0], on any byte order
  * (for code that reads text eight bytes at a time: hashing, scanning). */

@@ -87,6 +87,7 @@ static ro_str *str_alloc(ro_state *rt, size_t nbytes)
     s->ob_base.ob_size = nbytes;
     s->s_hash = 0;
     s->s_state = 0;
+    memset(s->s_hint, 0, sizeof s->s_hint);
     s->s_data[nbytes] = '\0';
     return s;
 }

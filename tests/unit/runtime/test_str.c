@@ -240,6 +240,38 @@ static void shared_strings_are_one_object_and_bounded(void **state)
     assert_int_equal(test_bytes_in_use(rt), base);
 }
 
+/* A str's hint bytes start at 0, keep what was left in them, and are no
+ * part of the value: strs of one text whose hints differ are equal, hash
+ * alike, compare as equal and find each other in a dict. */
+static void hints_are_no_part_of_the_value(void **state)
+{
+    ro_state *rt = RT(state);
+    ro_object *a = ro_str_from_cstr(rt, "hinted"), *b = ro_str_from_cstr(rt, "hinted");
+    for (unsigned i = 0; i < RO_STR_HINTS; i++) {
+        assert_int_equal(ro_str_hint(a, i), 0);
+        ro_str_set_hint(a, i, 200 + i);
+        ro_str_set_hint(b, i, 7 * i + 1);
+    }
+    for (unsigned i = 0; i < RO_STR_HINTS; i++) {
+        assert_int_equal(ro_str_hint(a, i), 200 + i);
+        assert_int_equal(ro_str_hint(b, i), 7 * i + 1);
+    }
+    assert_int_equal(ro_equal(rt, a, b), 1);
+    assert_int_equal(ro_str_compare(a, b), 0);
+    uint64_t ha, hb;
+    assert_int_equal(ro_hash(rt, a, &ha), 0);
+    assert_int_equal(ro_hash(rt, b, &hb), 0);
+    assert_true(ha == hb);
+    ro_object *d = ro_dict_new(rt);
+    assert_int_equal(ro_dict_set(rt, d, a, ro_none(rt)), 0);
+    assert_ptr_equal(ro_dict_get(rt, d, b), ro_none(rt));
+    assert_string_equal(ro_str_utf8(a), "hinted");
+    assert_int_equal(ro_str_nbytes(a), 6);
+    ro_decref(rt, d);
+    ro_decref(rt, a);
+    ro_decref(rt, b);
+}
+
 static bool marked(const ro_object *o)
 {
     return (((const ro_str *)o)->s_state & RO_STR_CACHED) != 0;
@@ -338,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(shared_strings_are_one_object_and_bounded, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(the_cache_marks_what_it_holds, test_rt_setup, test_rt_teardown),
         cmocka_unit_test(text_eq_agrees_with_memcmp),
+        RT_TEST(hints_are_no_part_of_the_value),
     };
     return cmocka_run_group_tests_name("runtime/str", tests, NULL, NULL);
 }
