@@ -213,12 +213,14 @@ static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_
                 return -1;
         c->n = 0;
         c->spilled = true;
+        c->all_cached = false;      /* (so that count's inline append is never taken again) */
     }
     return ro_dict_count(rt, c->dict, key, 1);
 }
 
-/* The slow half of count: a key not in key[] as this object - one met
- * before as another object, or a new key. Returns 0 or -1. */
+/* The slow half of count: a key not in key[] as this object, but for a new
+ * marked key among marked ones (count appends it) - one met before as
+ * another object, a new key, a key past the arrays. Returns 0 or -1. */
 static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key, unsigned lane)
 {
     if (!c->spilled) {
@@ -246,9 +248,18 @@ static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_obj
  * constant (< RO_STR_HINTS) for each counter. Returns 0 or -1. */
 static inline int count(ro_state *rt, counter *c, ro_object *key, unsigned lane)
 {
-    size_t h = ro_str_hint(key, lane);
-    if (h < c->n && c->key[h] == key) {
+    size_t h = ro_str_hint(key, lane), n = c->n;
+    if (h < n && c->key[h] == key) {
         c->count[h]++;
+        return 0;
+    }
+    /* A record's first of each key, the usual kind (marked, as every key
+     * counted): new for sure, appended here without a call. */
+    if ((((const ro_str *)key)->s_state & RO_STR_CACHED) && c->all_cached && n < FEW_KEYS) {
+        c->key[n] = key;
+        c->count[n] = 1;
+        c->n = n + 1;
+        ro_str_set_hint(key, lane, (unsigned)n);
         return 0;
     }
     return count_slow(rt, c, key, lane);
