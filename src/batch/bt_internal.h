@@ -34,6 +34,11 @@ typedef struct bt_committer {
     int out_fd, err_fd;             /* borrowed */
     nj_buf out, err;                /* the batch in flight: the thread's while busy */
     bt_ckpt ck;                     /* its checkpoint, written once both are durable */
+    /* The lengths of out_fd and err_fd last made durable (UINT64_MAX: not
+     * yet, so the first commit syncs both, and with them the cut a resume
+     * made): a file whose length the checkpoint leaves as it was is not
+     * synced again. The commit thread's own. */
+    uint64_t out_synced, err_synced;
     char failed[BT_NAME_MAX + 120]; /* "", or why a commit failed (the worker then submits no more) */
 } bt_committer;
 

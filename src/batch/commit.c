@@ -8,7 +8,9 @@
 
 /*
  * A commit is what makes one batch durable, in this order: append its
- * results and its bad records, fdatasync both, then replace the checkpoint
+ * results and its bad records, fdatasync both (each only when its length
+ * moved since its last sync: a batch without bad records leaves the errors
+ * file alone; the first commit syncs both), then replace the checkpoint
  * (bt_ckpt_write). Commits run one at a time and in batch order, on one
  * thread per input being processed: batch N+1's bytes are written only
  * after batch N's checkpoint is on disk, so at any instant the checkpoint
@@ -38,12 +40,18 @@ static void *commit_main(void *arg)
             break;                                  /* quit with nothing to do */
         pthread_mutex_unlock(&c->mu);
         char failed[sizeof c->failed] = "";
+        /* (the bytes the worker wrote early count in the checkpoint's lengths too) */
+        bool sync_out = c->ck.out_len != c->out_synced, sync_err = c->ck.err_len != c->err_synced;
         if ((c->out.len && bt_write_all(c->out_fd, c->out.data, c->out.len) != 0) ||
-            (c->err.len && bt_write_all(c->err_fd, c->err.data, c->err.len) != 0) || fdatasync(c->out_fd) != 0 ||
-            fdatasync(c->err_fd) != 0)
+            (c->err.len && bt_write_all(c->err_fd, c->err.data, c->err.len) != 0) ||
+            (sync_out && fdatasync(c->out_fd) != 0) || (sync_err && fdatasync(c->err_fd) != 0)) {
             snprintf(failed, sizeof failed, "writing results of work/%s: %s", c->name, strerror(errno));
-        else if (bt_ckpt_write(c->sp, c->name, &c->ck) != 0)
-            snprintf(failed, sizeof failed, "writing checkpoint work/%s.ckpt: %s", c->name, strerror(errno));
+        } else {
+            c->out_synced = c->ck.out_len;
+            c->err_synced = c->ck.err_len;
+            if (bt_ckpt_write(c->sp, c->name, &c->ck) != 0)
+                snprintf(failed, sizeof failed, "writing checkpoint work/%s.ckpt: %s", c->name, strerror(errno));
+        }
         pthread_mutex_lock(&c->mu);
         if (failed[0] != '\0')
             memcpy(c->failed, failed, sizeof failed);
@@ -66,6 +74,7 @@ int bt_commit_start(bt_committer *c, bt_spool *sp, const char *name, int out_fd,
     c->name = name;
     c->out_fd = out_fd;
     c->err_fd = err_fd;
+    c->out_synced = c->err_synced = UINT64_MAX;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     int e = pthread_create(&c->thread, NULL, commit_main, c);

@@ -21,7 +21,8 @@
  *   NAME.ndjson.ckpt         the last committed checkpoint (replaced atomically)
  *   NAME.ndjson.out.tmp      results so far
  *   NAME.ndjson.errors.tmp   bad records so far
- * Commit of a batch: append its results and bad records, fdatasync both, then
+ * Commit of a batch: append its results and bad records, fdatasync them (a
+ * file whose length did not move since its last sync is left alone), then
  * replace the checkpoint (input offset, output and error lengths, batch and
  * line numbers) - on the input's commit thread (commit.c), while the next
  * batch is read and computed. On resume the outputs are cut back to the checkpointed
