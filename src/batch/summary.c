@@ -135,22 +135,12 @@ typedef struct event_fields {
     ro_object *f[K_TAGS - K_TS + 1];   /* ts, type, amount, tags */
 } event_fields;
 
-static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
+/* Any order, other keys, keys that are other objects: a walk over every
+ * entry (out of line: the parser's events take event_fields_usual). */
+static __attribute__((noinline)) void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
 {
     memset(ef, 0, sizeof *ef);
     const ro_dict_entry *it = ((ro_dict *)e)->d_entries, *end = it + ((ro_dict *)e)->d_nentries;
-    /* The usual order first, straight through: ts, type, then amount and
-     * tags when present (as the parser keeps an event's keys); whatever is
-     * left, in any order, as below. */
-    if (end - it >= 2 && it[0].e_key == K[K_TS] && it[1].e_key == K[K_TYPE]) {
-        ef->f[0] = it[0].e_value;
-        ef->f[1] = it[1].e_value;
-        it += 2;
-        if (it < end && it->e_key == K[K_AMOUNT])
-            ef->f[K_AMOUNT - K_TS] = (it++)->e_value;
-        if (it < end && it->e_key == K[K_TAGS])
-            ef->f[K_TAGS - K_TS] = (it++)->e_value;
-    }
     for (; it < end; it++) {
         ro_object *k = it->e_key, *v = it->e_value;
         if (k == NULL)
@@ -165,6 +155,27 @@ static void event_fields_of(ro_object *const *K, ro_object *e, event_fields *ef)
         if (i <= K_TAGS)
             ef->f[i - K_TS] = v;
     }
+}
+
+/* The usual event, as the parser makes it: exactly the job's key objects
+ * ts, type, then amount and tags when present, in that order and nothing
+ * else. Its fields go to the four locals of the caller (registers, not an
+ * array in memory); false for any other event (then event_fields_of). */
+static inline bool event_fields_usual(ro_object *const *K, ro_object *e, ro_object **ts, ro_object **type,
+                                      ro_object **amount, ro_object **tags)
+{
+    const ro_dict_entry *it = ((ro_dict *)e)->d_entries;
+    size_t n = ((ro_dict *)e)->d_nentries, i = 2;
+    if (n < 2 || it[0].e_key != K[K_TS] || it[1].e_key != K[K_TYPE])
+        return false;
+    *ts = it[0].e_value;
+    *type = it[1].e_value;
+    *amount = *tags = NULL;
+    if (i < n && it[i].e_key == K[K_AMOUNT])
+        *amount = it[i++].e_value;
+    if (i < n && it[i].e_key == K[K_TAGS])
+        *tags = it[i++].e_value;
+    return i == n;
 }
 
 /* One record's count of each type or tag: a user has a handful, so they
@@ -355,17 +366,21 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
         ro_object *e = evs[i];
         if (!ro_is_kind(e, RO_K_DICT))
             BAD("events[%zu] is not an object (got %s)", i, kind_name(e));
-        event_fields ef;
-        event_fields_of(K, e, &ef);
-        ro_object *ts = ef.f[K_TS - K_TS];
+        ro_object *ts, *type, *amount, *tags;
+        if (!event_fields_usual(K, e, &ts, &type, &amount, &tags)) {
+            event_fields ef;
+            event_fields_of(K, e, &ef);
+            ts = ef.f[K_TS - K_TS];
+            type = ef.f[K_TYPE - K_TS];
+            amount = ef.f[K_AMOUNT - K_TS];
+            tags = ef.f[K_TAGS - K_TS];
+        }
         if (ts == NULL || !ro_is_kind(ts, RO_K_INT))
             BAD(ts == NULL ? "events[%zu].ts is missing" : "events[%zu].ts must be an integer (got %s)", i,
                 ts ? kind_name(ts) : "");
-        ro_object *type = ef.f[K_TYPE - K_TS];
         if (type == NULL || !ro_is_kind(type, RO_K_STR))
             BAD(type == NULL ? "events[%zu].type is missing" : "events[%zu].type must be a string (got %s)",
                 i, type ? kind_name(type) : "");
-        ro_object *amount = ef.f[K_AMOUNT - K_TS];
         if (amount != NULL && !ro_is_kind(amount, RO_K_NONE)) {
             if (!ro_is_kind(amount, RO_K_INT) && !ro_is_kind(amount, RO_K_FLOAT))
                 BAD("events[%zu].amount must be a number (got %s)", i, kind_name(amount));
@@ -376,7 +391,6 @@ static ro_object *summary_process(void *inst, ro_state *rt, ro_object *rec, char
             amax = namounts == 0 || v > amax ? v : amax;
             namounts++;
         }
-        ro_object *tags = ef.f[K_TAGS - K_TS];
         if (tags != NULL && !ro_is_kind(tags, RO_K_NONE)) {
             if (!ro_is_kind(tags, RO_K_LIST))
                 BAD("events[%zu].tags must be an array of strings (got %s)", i, kind_name(tags));

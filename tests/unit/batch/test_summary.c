@@ -468,6 +468,39 @@ static void a_text_held_and_let_go_by_the_cache_is_one_key(void **state)
     ro_decref(rt, other);
 }
 
+/* Events read by the parser (the job's key objects) whose keys start as
+ * usual but then differ: another key between, tags before amount, a key
+ * past them, amount or tags alone after another key. Every field is found
+ * wherever it is, as in the usual order (the same figures each time). */
+static void fields_are_found_past_the_usual_order(void **state)
+{
+    ro_state *rt = RT(state);
+    static const char *const events[] = {
+        "{\"ts\": 1, \"type\": \"a\", \"amount\": 2.5, \"tags\": [\"t\"]}",           /* the usual order */
+        "{\"ts\": 1, \"type\": \"a\", \"note\": \"x\", \"amount\": 2.5, \"tags\": [\"t\"]}",
+        "{\"ts\": 1, \"type\": \"a\", \"tags\": [\"t\"], \"amount\": 2.5}",
+        "{\"ts\": 1, \"type\": \"a\", \"amount\": 2.5, \"tags\": [\"t\"], \"note\": 0}",
+        "{\"ts\": 1, \"type\": \"a\", \"amount\": 2.5, \"note\": null, \"tags\": [\"t\"]}",
+        "{\"type\": \"a\", \"ts\": 1, \"tags\": [\"t\"], \"amount\": 2.5}",
+    };
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        char text[300], msg[200];
+        /* twice, so that the second event meets the parser's learnt shapes */
+        snprintf(text, sizeof text, "{\"user_id\": \"f\", \"events\": [%s, %s]}", events[i], events[i]);
+        ro_object *rec = nj_parse(rt, text, strlen(text), NULL, NULL);
+        assert_non_null(rec);
+        char *out = summarize(rt, rec, msg, sizeof msg);
+        if (out == NULL)
+            fail_msg("%s: %s", text, msg);
+        assert_string_equal(out, "{\"user_id\": \"f\", \"events\": 2, \"first_ts\": 1, \"last_ts\": 1, "
+                                 "\"by_type\": {\"a\": 2}, \"amount_sum\": 5.0, \"amount_min\": 2.5, "
+                                 "\"amount_max\": 2.5, \"amount_mean\": 2.5, \"distinct_tags\": 1, "
+                                 "\"top_tag\": \"t\"}");
+        free(out);
+        ro_decref(rt, rec);
+    }
+}
+
 /* The counters leave each key its index in a hint byte of its own
  * (ro_str_hint) and trust a hint only where it points at the key itself:
  * hints left in the strs beforehand, pointing anywhere, change no count;
@@ -558,6 +591,7 @@ int main(void)
                                         test_rt_teardown),
         RT_TEST(timestamps_at_the_ends_of_the_range),
         RT_TEST(hints_left_in_strs_are_only_guesses),
+        RT_TEST(fields_are_found_past_the_usual_order),
         cmocka_unit_test_setup_teardown(injected_allocation_failures_fail_cleanly, test_rt_setup, test_rt_teardown),
     };
     return cmocka_run_group_tests_name("batch/summary", tests, NULL, NULL);
