@@ -21,13 +21,7 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench"))
-PY = "/usr/bin/python3"
-
-
-def arg(name, default):
-    return type(default)(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+from benchargs import PY, SHARED, arg  # (bench/, next to this script)
 
 
 def reclaimd_run(reclaimd, src, work):
