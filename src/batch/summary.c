@@ -214,6 +214,23 @@ enum { LANE_BY_TYPE = 0, LANE_TAGS = 1 };
 _Static_assert(LANE_TAGS < RO_STR_HINTS, "each counter has a hint byte of its own");
 _Static_assert(FEW_KEYS <= 255, "a key's index in key[] fits in a hint byte");
 
+/* Is key (a str) held by the shared-string cache? */
+static inline bool str_cached(const ro_object *key)
+{
+    return (((const ro_str *)key)->s_state & RO_STR_CACHED) != 0;
+}
+
+/* Put key, new to c's arrays (n < FEW_KEYS), at their end with a count of
+ * one, and leave it its index as its hint in c's lane. */
+static inline void counter_append(counter *c, ro_object *key, unsigned lane)
+{
+    size_t n = c->n;
+    c->key[n] = key;
+    c->count[n] = 1;
+    c->n = n + 1;
+    ro_str_set_hint(key, lane, (unsigned)n);
+}
+
 /* count past the arrays: into the dict, moving the arrays' counts there
  * first. Returns 0 or -1 (the runtime's error set). */
 static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_object *key)
@@ -235,20 +252,16 @@ static __attribute__((noinline)) int count_spilled(ro_state *rt, counter *c, ro_
 static __attribute__((noinline)) int count_slow(ro_state *rt, counter *c, ro_object *key, unsigned lane)
 {
     if (!c->spilled) {
-        size_t n = c->n;
-        bool cached = (((const ro_str *)key)->s_state & RO_STR_CACHED) != 0;
+        bool cached = str_cached(key);
         if (!cached || !c->all_cached)
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < c->n; i++)
                 if (same_text(c->key[i], key)) {
                     c->count[i]++;
                     return 0;
                 }
-        if (n < FEW_KEYS) {
+        if (c->n < FEW_KEYS) {
             c->all_cached = c->all_cached && cached;
-            c->key[n] = key;
-            c->count[n] = 1;
-            c->n = n + 1;
-            ro_str_set_hint(key, lane, (unsigned)n);
+            counter_append(c, key, lane);
             return 0;
         }
     }
@@ -266,11 +279,8 @@ static inline int count(ro_state *rt, counter *c, ro_object *key, unsigned lane)
     }
     /* A record's first of each key, the usual kind (marked, as every key
      * counted): new for sure, appended here without a call. */
-    if ((((const ro_str *)key)->s_state & RO_STR_CACHED) && c->all_cached && n < FEW_KEYS) {
-        c->key[n] = key;
-        c->count[n] = 1;
-        c->n = n + 1;
-        ro_str_set_hint(key, lane, (unsigned)n);
+    if (str_cached(key) && c->all_cached && n < FEW_KEYS) {
+        counter_append(c, key, lane);
         return 0;
     }
     return count_slow(rt, c, key, lane);
