@@ -400,6 +400,24 @@ static ro_object *event_of_strs(ro_state *rt, int64_t ts, ro_object *type, ro_ob
     return e;
 }
 
+/* The summary of user uid with n events made by event_of_strs: the i-th
+ * with ts ts0 + i, type types[i] and the one tag tags[i] (borrowed), must
+ * be want, byte for byte. */
+static void assert_summary_of_strs(ro_state *rt, const char *uid, size_t n, int64_t ts0, ro_object *const *types,
+                                   ro_object *const *tags, const char *want)
+{
+    ro_object *events = ro_list_new(rt, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ro_list_append_steal(rt, events, event_of_strs(rt, ts0 + (int64_t)i, types[i], tags[i])), 0);
+    ro_object *rec = record_of(rt, uid, events);
+    char msg[200];
+    char *text = summarize(rt, rec, msg, sizeof msg);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    free(text);
+    ro_decref(rt, rec);
+}
+
 /* first_ts and last_ts at the ends of the int64 range, alone and together:
  * the minimum and maximum start past every ts, and these are the ts that
  * would tell a start one short of the end from the end itself. */
@@ -448,20 +466,13 @@ static void a_text_held_and_let_go_by_the_cache_is_one_key(void **state)
         {held, other, gone, held}, {gone, other, held, gone}, {other, held, held, gone}, {other, gone, held, held},
     };
     for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
-        ro_object *events = ro_list_new(rt, 0);
-        for (int i = 0; i < 4; i++)    /* the same strs as types and as tags, the tags in reverse */
-            assert_int_equal(ro_list_append_steal(rt, events, event_of_strs(rt, i + 1, orders[o][i], orders[o][3 - i])),
-                             0);
-        ro_object *rec = record_of(rt, "m", events);
-        char msg[200];
-        char *text = summarize(rt, rec, msg, sizeof msg);
-        assert_non_null(text);
-        assert_string_equal(text, "{\"user_id\": \"m\", \"events\": 4, \"first_ts\": 1, \"last_ts\": 4, "
-                                  "\"by_type\": {\"click\": 3, \"view\": 1}, \"amount_sum\": 0.0, "
-                                  "\"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
-                                  "\"distinct_tags\": 2, \"top_tag\": \"click\"}");
-        free(text);
-        ro_decref(rt, rec);
+        /* the same strs as types and as tags, the tags in reverse */
+        ro_object *tags[4] = {orders[o][3], orders[o][2], orders[o][1], orders[o][0]};
+        assert_summary_of_strs(rt, "m", 4, 1, orders[o], tags,
+                               "{\"user_id\": \"m\", \"events\": 4, \"first_ts\": 1, \"last_ts\": 4, "
+                               "\"by_type\": {\"click\": 3, \"view\": 1}, \"amount_sum\": 0.0, "
+                               "\"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+                               "\"distinct_tags\": 2, \"top_tag\": \"click\"}");
     }
     ro_decref(rt, gone);
     ro_decref(rt, held);
@@ -521,20 +532,17 @@ static void hints_left_in_strs_are_only_guesses(void **state)
         for (size_t i = 0; i < 3; i++)
             for (unsigned lane = 0; lane < RO_STR_HINTS; lane++)
                 ro_str_set_hint(str[i], lane, (left[l][lane] + (unsigned)i * (l % 2)) % 256);
-        ro_object *events = ro_list_new(rt, 0);
-        for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++)
-            assert_int_equal(
-                ro_list_append_steal(rt, events, event_of_strs(rt, (int64_t)i, str[ev[i][0]], str[ev[i][1]])), 0);
-        ro_object *rec = record_of(rt, "h", events);
-        char msg[200];
-        char *text = summarize(rt, rec, msg, sizeof msg);
-        assert_non_null(text);
-        assert_string_equal(text, "{\"user_id\": \"h\", \"events\": 6, \"first_ts\": 0, \"last_ts\": 5, "
-                                  "\"by_type\": {\"a\": 3, \"b\": 2, \"c\": 1}, \"amount_sum\": 0.0, "
-                                  "\"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
-                                  "\"distinct_tags\": 3, \"top_tag\": \"b\"}");
-        free(text);
-        ro_decref(rt, rec);
+        enum { NEV = sizeof ev / sizeof ev[0] };
+        ro_object *types[NEV], *tags[NEV];
+        for (size_t i = 0; i < NEV; i++) {
+            types[i] = str[ev[i][0]];
+            tags[i] = str[ev[i][1]];
+        }
+        assert_summary_of_strs(rt, "h", NEV, 0, types, tags,
+                               "{\"user_id\": \"h\", \"events\": 6, \"first_ts\": 0, \"last_ts\": 5, "
+                               "\"by_type\": {\"a\": 3, \"b\": 2, \"c\": 1}, \"amount_sum\": 0.0, "
+                               "\"amount_min\": null, \"amount_max\": null, \"amount_mean\": null, "
+                               "\"distinct_tags\": 3, \"top_tag\": \"b\"}");
     }
     for (size_t i = 0; i < 3; i++)
         ro_decref(rt, str[i]);
