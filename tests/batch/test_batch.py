@@ -148,6 +148,43 @@ def t_matches_reference_implementation():
     shutil.rmtree(d)
 
 
+def t_records_longer_than_a_read():
+    """The input is read 64 KiB at a time: records that span many reads, one
+    past max_record_bytes among them (skipped whole, an error line, the
+    records after it and their line numbers intact), and a long last record
+    with no newline come out as the reference implementation says."""
+    r = random.Random(99)
+
+    def user(uid, n):
+        evs = [{"ts": i, "type": r.choice(["a", "b", "c"]), "amount": r.randint(0, 999) / 4,
+                "tags": ["t%d" % r.randint(0, 40) for _ in range(3)]} for i in range(n)]
+        return json.dumps({"user_id": uid, "events": evs}).encode()
+
+    lines = [user("small0", 3), user("big", 4000), user("small1", 2), user("huge", 9000),
+             user("small2", 1), b"", user("edge", 1100), user("last", 1500)]
+    sizes = [len(l) for l in lines]
+    assert sizes[1] > 3 * 65536 and sizes[3] > 512 * 1024 > sizes[1], sizes
+    data = b"\n".join(lines)                      # the last record has no newline
+    d, conf = spool_with({"long.ndjson": data}, "[batch]\nusers = 3\nmax_record_bytes = 512KiB\n")
+    p = run(conf)
+    assert p.returncode == 0, p.stderr
+    sp = os.path.join(d, "spool")
+    src = os.path.join(d, "long-copy.ndjson")
+    open(src, "wb").write(data)
+    ref_out, ref_bad = os.path.join(d, "ref.ndjson"), os.path.join(d, "ref.bad")
+    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "summary_ref.py"), src, ref_out, ref_bad,
+                    "--max-record-bytes", str(512 * 1024)], check=True)
+    got = read(os.path.join(sp, "out", "long.ndjson"))
+    assert got == read(ref_out), got[:400]
+    assert [json.loads(l)["user_id"] for l in got.splitlines()] == ["small0", "big", "small1", "small2", "edge",
+                                                                     "last"]
+    errs = [json.loads(l) for l in read(os.path.join(sp, "failed", "long.errors.ndjson"), "r").splitlines()]
+    assert [e["line"] for e in errs] == [int(x) for x in read(ref_bad, "r").split()] == [4], errs
+    assert errs[0]["column"] == 512 * 1024 + 1 and "larger than" in errs[0]["error"], errs
+    assert errs[0]["raw"] == lines[3][:200].decode(), errs
+    shutil.rmtree(d)
+
+
 def t_parse_errors_name_line_and_column():
     data = b'{"user_id": "a", "events": []}\n\n{"user_id": "b", "events": [1,]}\n'
     d, conf = spool_with({"cols.ndjson": data})
