@@ -115,20 +115,26 @@ def edge_cases(r):
     return b"\n".join(out) + (b"\n" if r.random() < 0.5 else b""), len(bad)
 
 
-def t_matches_reference_implementation():
-    r = random.Random(1234)
-    data, nbad = edge_cases(r)
-    d, conf = spool_with({"cases.ndjson": data},
-                         "[batch]\nusers = 7\nmax_record_bytes = 4KiB\n")
+def run_with_reference(name, data, users, max_record):
+    """NAME.ndjson holding data, run once with [batch] users and max_record_bytes, and run
+    through summary_ref.py: (tmp dir, spool, the reference's results, its bad lines)."""
+    d, conf = spool_with({name + ".ndjson": data},
+                         "[batch]\nusers = %d\nmax_record_bytes = %d\n" % (users, max_record))
     p = run(conf)
     assert p.returncode == 0, p.stderr
-    sp = os.path.join(d, "spool")
-    src = os.path.join(d, "cases-copy.ndjson")
+    src = os.path.join(d, name + "-copy.ndjson")
     open(src, "wb").write(data)
     ref_out, ref_bad = os.path.join(d, "ref.ndjson"), os.path.join(d, "ref.bad")
     subprocess.run(["/usr/bin/python3", os.path.join(HERE, "summary_ref.py"), src, ref_out, ref_bad,
-                    "--max-record-bytes", "4096"], check=True)
-    got, want = read(os.path.join(sp, "out", "cases.ndjson")), read(ref_out)
+                    "--max-record-bytes", str(max_record)], check=True)
+    return d, os.path.join(d, "spool"), read(ref_out), [int(x) for x in read(ref_bad, "r").split()]
+
+
+def t_matches_reference_implementation():
+    r = random.Random(1234)
+    data, nbad = edge_cases(r)
+    d, sp, want, want_lines = run_with_reference("cases", data, 7, 4096)
+    got = read(os.path.join(sp, "out", "cases.ndjson"))
     if got != want:
         g, w = got.split(b"\n"), want.split(b"\n")
         for i, (a, b) in enumerate(zip(g, w)):
@@ -136,7 +142,6 @@ def t_matches_reference_implementation():
                 raise AssertionError("result line %d differs:\n got  %r\n want %r" % (i + 1, a[:300], b[:300]))
         raise AssertionError("results differ in length: %d vs %d lines" % (len(g), len(w)))
     errs = [json.loads(l) for l in read(os.path.join(sp, "failed", "cases.errors.ndjson"), "r").splitlines()]
-    want_lines = [int(x) for x in read(ref_bad, "r").split()]
     assert [e["line"] for e in errs] == want_lines, (errs, want_lines)
     assert len(errs) == nbad, (len(errs), nbad)
     for e in errs:
@@ -165,21 +170,13 @@ def t_records_longer_than_a_read():
     sizes = [len(l) for l in lines]
     assert sizes[1] > 3 * 65536 and sizes[3] > 512 * 1024 > sizes[1], sizes
     data = b"\n".join(lines)                      # the last record has no newline
-    d, conf = spool_with({"long.ndjson": data}, "[batch]\nusers = 3\nmax_record_bytes = 512KiB\n")
-    p = run(conf)
-    assert p.returncode == 0, p.stderr
-    sp = os.path.join(d, "spool")
-    src = os.path.join(d, "long-copy.ndjson")
-    open(src, "wb").write(data)
-    ref_out, ref_bad = os.path.join(d, "ref.ndjson"), os.path.join(d, "ref.bad")
-    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "summary_ref.py"), src, ref_out, ref_bad,
-                    "--max-record-bytes", str(512 * 1024)], check=True)
+    d, sp, want, want_lines = run_with_reference("long", data, 3, 512 * 1024)
     got = read(os.path.join(sp, "out", "long.ndjson"))
-    assert got == read(ref_out), got[:400]
+    assert got == want, got[:400]
     assert [json.loads(l)["user_id"] for l in got.splitlines()] == ["small0", "big", "small1", "small2", "edge",
                                                                      "last"]
     errs = [json.loads(l) for l in read(os.path.join(sp, "failed", "long.errors.ndjson"), "r").splitlines()]
-    assert [e["line"] for e in errs] == [int(x) for x in read(ref_bad, "r").split()] == [4], errs
+    assert [e["line"] for e in errs] == want_lines == [4], errs
     assert errs[0]["column"] == 512 * 1024 + 1 and "larger than" in errs[0]["error"], errs
     assert errs[0]["raw"] == lines[3][:200].decode(), errs
     shutil.rmtree(d)
