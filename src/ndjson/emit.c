@@ -61,21 +61,26 @@ static inline void copy_text(char *d, const char *s, size_t n)
 
 /* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
  * one escaping pass that finds nothing to escape sets). */
+static inline int put_plain_str(ro_state *rt, ro_object *o, nj_buf *out)
+{
+    size_t n = ro_str_nbytes(o);
+    char *d = room(rt, out, n + 2);
+    if (d == NULL)
+        return -1;
+    d[0] = '"';
+    copy_text(d + 1, ro_str_utf8(o), n);
+    d[n + 1] = '"';
+    out->len += n + 2;
+    return 0;
+}
+
 static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
 {
     const char *s = ro_str_utf8(o);
     size_t n = ro_str_nbytes(o);
     ro_str *so = (ro_str *)o;
-    if (so->s_state & RO_STR_NOESC) {
-        char *d = room(rt, out, n + 2);
-        if (d == NULL)
-            return -1;
-        d[0] = '"';
-        copy_text(d + 1, s, n);
-        d[n + 1] = '"';
-        out->len += n + 2;
-        return 0;
-    }
+    if (so->s_state & RO_STR_NOESC)
+        return put_plain_str(rt, o, out);
     if (n > (SIZE_MAX - 2) / 6) {
         ro_err_nomem(rt, SIZE_MAX);
         return -1;
@@ -114,6 +119,33 @@ static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
     return 0;
 }
 
+static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth);
+
+/* The values a container mostly holds, written in its loop without a call
+ * to emit for each: an int, a str that needs no escape, null. (Floats stay
+ * emit's: written here, they made the worker 0.8% more instructions.) Returns 1 when
+ * o was one of them and is written, 0 when it is not (emit's), -1 when out
+ * could not grow. */
+static inline int emit_plain(ro_state *rt, ro_object *o, nj_buf *out)
+{
+    char *d;
+    switch (RO_TYPE(o)->tp_kind) {
+    case RO_K_INT:
+        if ((d = room(rt, out, 24)) == NULL)        /* an int64 is at most 20 bytes */
+            return -1;
+        out->len += ro_format_i64(ro_int_value(o), d);
+        return 1;
+    case RO_K_STR:
+        if (!(((ro_str *)o)->s_state & RO_STR_NOESC))
+            return 0;                               /* emit_str escapes it */
+        return put_plain_str(rt, o, out) == 0 ? 1 : -1;
+    case RO_K_NONE:
+        return put(rt, out, "null", 4) == 0 ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
 static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
 {
     char *d;
@@ -122,16 +154,12 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                    NJ_EMIT_MAX_DEPTH);
         return -1;
     }
+    int plain = emit_plain(rt, o, out);
+    if (plain != 0)
+        return plain < 0 ? -1 : 0;
     switch (RO_TYPE(o)->tp_kind) {
-    case RO_K_NONE:
-        return put(rt, out, "null", 4);
     case RO_K_BOOL:
         return ro_bool_value(o) ? put(rt, out, "true", 4) : put(rt, out, "false", 5);
-    case RO_K_INT:
-        if ((d = room(rt, out, 24)) == NULL)        /* an int64 is at most 20 bytes */
-            return -1;
-        out->len += ro_format_i64(ro_int_value(o), d);
-        return 0;
     case RO_K_FLOAT: {
         double v = ro_float_value(o);
         if (!isfinite(v)) {
@@ -154,7 +182,10 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
             return -1;
         for (size_t i = 0; i < n; i++) {
             ro_object *item = list ? ((ro_list *)o)->l_items[i] : ((ro_tuple *)o)->t_items[i];
-            if ((i != 0 && put(rt, out, ", ", 2) != 0) || emit(rt, item, out, depth + 1) != 0)
+            if (i != 0 && put(rt, out, ", ", 2) != 0)
+                return -1;
+            int r = emit_plain(rt, item, out);
+            if (r < 0 || (r == 0 && emit(rt, item, out, depth + 1) != 0))
                 return -1;
         }
         return put(rt, out, "]", 1);
@@ -188,7 +219,8 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                        put(rt, out, ": ", 2) != 0) {
                 return -1;
             }
-            if (emit(rt, v, out, depth + 1) != 0)
+            int r = emit_plain(rt, v, out);
+            if (r < 0 || (r == 0 && emit(rt, v, out, depth + 1) != 0))
                 return -1;
         }
         return put(rt, out, "}", 1);
