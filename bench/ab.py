@@ -12,8 +12,8 @@ measures: it also holds the kernel's time reading the input), their median,
 mean and the mean's standard error. On a VM whose speed moves from one
 minute to the next a pair's two runs are seconds apart, so their ratio is
 what tells two builds apart: with 40 pairs this VM resolves about 3-4% (two
-standard errors). Both builds' outputs
-must be identical; a difference is an error. Exits 0, or 1 on any failure.
+standard errors). Both builds' outputs must be identical; a difference is an
+error. Exits 0, or 1 on any failure.
 """
 import hashlib
 import os

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Deeper than this is refused: it also stops a container that holds itself. */
+/* Containers nested deeper than this are refused: it also stops a container
+ * that holds itself. (The atoms inside the deepest are written.) */
 #define NJ_EMIT_MAX_DEPTH 1000
 
 /* Shortest round-trip text of a double (runtime, float.c); out needs 32 bytes. */
@@ -59,8 +60,8 @@ static inline void copy_text(char *d, const char *s, size_t n)
     }
 }
 
-/* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
- * one escaping pass that finds nothing to escape sets). */
+/* A str known to need no escape, quoted. Returns 0 or -1 (out could not
+ * grow). */
 static inline int put_plain_str(ro_state *rt, ro_object *o, nj_buf *out)
 {
     size_t n = ro_str_nbytes(o);
@@ -74,6 +75,8 @@ static inline int put_plain_str(ro_state *rt, ro_object *o, nj_buf *out)
     return 0;
 }
 
+/* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
+ * one escaping pass that finds nothing to escape sets). */
 static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
 {
     const char *s = ro_str_utf8(o);
@@ -123,9 +126,9 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth);
 
 /* The values a container mostly holds, written in its loop without a call
  * to emit for each: an int, a str that needs no escape, null. (Floats stay
- * emit's: written here, they made the worker 0.8% more instructions.) Returns 1 when
- * o was one of them and is written, 0 when it is not (emit's), -1 when out
- * could not grow. */
+ * emit's: written here, they made the worker 0.8% more instructions.)
+ * Returns 1 when o was one of them and is written, 0 when it is not (emit's),
+ * -1 when out could not grow. */
 static inline int emit_plain(ro_state *rt, ro_object *o, nj_buf *out)
 {
     char *d;

@@ -731,6 +731,51 @@ static void emitting_rejects_what_json_cannot_say(void **state)
     ro_sbuf_free(&b);
 }
 
+/* n lists, each holding the next, the innermost 7 and then 8 or a NaN:
+ * nj_emit's result, its text in b, the error kind in *kind. */
+static int emit_nested(ro_state *rt, int n, bool nan, nj_buf *b, ro_errkind *kind)
+{
+    ro_object *inner = ro_list_new(rt, 0), *seven = ro_int_from_i64(rt, 7);
+    ro_object *last = nan ? ro_float_from_double(rt, 0.0 / 0.0) : ro_int_from_i64(rt, 8);
+    assert_int_equal(ro_list_append(rt, inner, seven), 0);
+    assert_int_equal(ro_list_append(rt, inner, last), 0);
+    ro_decref(rt, seven);
+    ro_decref(rt, last);
+    for (int i = 1; i < n; i++) {
+        ro_object *outer = ro_list_new(rt, 0);
+        assert_int_equal(ro_list_append(rt, outer, inner), 0);
+        ro_decref(rt, inner);
+        inner = outer;
+    }
+    b->len = 0;
+    int r = nj_emit(rt, inner, b);
+    *kind = ro_err_kind(rt);
+    ro_err_clear(rt);
+    ro_decref(rt, inner);
+    return r;
+}
+
+/* The serializer's depth limit counts containers: 1001 nested lists (depths
+ * 0..1000) are written, their innermost's values too; 1002 are refused, with
+ * nothing written. A NaN in the innermost list is still refused (the values
+ * a container writes in its own loop are ints, strs and nulls only). */
+static void emitting_counts_containers_to_its_depth_limit(void **state)
+{
+    ro_state *rt = RT(state);
+    nj_buf b = {0};
+    ro_errkind kind;
+    assert_int_equal(emit_nested(rt, 1001, false, &b, &kind), 0);
+    assert_int_equal(b.len, 2 * 1001 + strlen("7, 8"));
+    assert_memory_equal(b.data + 1000, "[7, 8]", 6);
+    assert_int_equal(emit_nested(rt, 1002, false, &b, &kind), -1);
+    assert_int_equal(kind, RO_E_RECURSION);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(emit_nested(rt, 3, true, &b, &kind), -1);
+    assert_int_equal(kind, RO_E_VALUE);
+    assert_int_equal(b.len, 0);
+    ro_sbuf_free(&b);
+}
+
 /* Every ASCII byte in a string is written as json.dumps writes it (the
  * escapes spelled out here), into a buffer that must grow many times, and
  * the text reads back to the same string. */
@@ -859,6 +904,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(every_byte_in_a_string_at_every_place, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(nesting_limit_is_enforced, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitting_rejects_what_json_cannot_say, test_rt_setup, test_rt_teardown),
+        cmocka_unit_test_setup_teardown(emitting_counts_containers_to_its_depth_limit, test_rt_setup,
+                                        test_rt_teardown),
         cmocka_unit_test_setup_teardown(emitted_strings_escape_every_control_byte, test_rt_setup, test_rt_teardown),
         cmocka_unit_test_setup_teardown(strings_known_to_need_no_escape_are_copied, test_rt_setup,
                                         test_rt_teardown),
