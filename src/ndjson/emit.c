@@ -157,6 +157,10 @@ static int emit(ro_state *rt, ro_object *o, nj_buf *out, int depth)
                    NJ_EMIT_MAX_DEPTH);
         return -1;
     }
+    /* (A container's other values meet emit_plain's test twice, in its loop
+     * and here. Trying it only in nj_emit and the loops measured worse: +0.1%
+     * worker instructions profile-guided, +2.4% in plain Release, where it
+     * tipped GCC into no longer inlining the parser's parse_string.) */
     int plain = emit_plain(rt, o, out);
     if (plain != 0)
         return plain < 0 ? -1 : 0;
