@@ -75,15 +75,15 @@ static inline int put_plain_str(ro_state *rt, ro_object *o, nj_buf *out)
     return 0;
 }
 
-/* A str: copied as it is when known to need no escape (RO_STR_NOESC, which
- * one escaping pass that finds nothing to escape sets). */
+/* A str not known to need no escape, escaped; one that turns out to need
+ * none is marked RO_STR_NOESC, and is copied as it is the next time. (Its
+ * callers copy the strs already marked themselves: emit_plain through
+ * put_plain_str, the dict's key path with its separator.) */
 static int emit_str(ro_state *rt, ro_object *o, nj_buf *out)
 {
     const char *s = ro_str_utf8(o);
     size_t n = ro_str_nbytes(o);
     ro_str *so = (ro_str *)o;
-    if (so->s_state & RO_STR_NOESC)
-        return put_plain_str(rt, o, out);
     if (n > (SIZE_MAX - 2) / 6) {
         ro_err_nomem(rt, SIZE_MAX);
         return -1;
