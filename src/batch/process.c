@@ -36,10 +36,10 @@
 #define RAW_MAX 200                 /* bytes of a bad record kept in its error line */
 #define READ_CHUNK (1024u * 1024u)
 /* Bytes asked of one read(): the kernel's copy lands in the front of the
- * buffer, still in the cache when the parser reads it a moment later (a
- * 1 MiB read left it to come back from the shared cache: 2-4% more user
- * time on bench/batch's input, bench/ab; 16 KiB reads cost more in calls
- * than they save). */
+ * buffer, still in the cache when the parser reads it a moment later
+ * (reading the whole free space, 1-2 MiB, left it to come back from the
+ * shared cache: 2-4% more user time on bench/batch's input, bench/ab;
+ * 16 KiB reads cost more in calls than they save). */
 #define READ_STEP (64u * 1024u)
 
 /* ------------------------------------------------------------- helpers */
